@@ -1,0 +1,19 @@
+/** The one place that knows where shipped assets live, whether running from src/ (tsx) or dist/ (compiled). */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** Package root: the parent of src/ or dist/. */
+export const packageRoot = join(here, '..');
+export const templatesDir = join(packageRoot, 'templates');
+/** Static assets are not compiled, so they are always read from src/. */
+export const publicDir = join(packageRoot, 'src', 'server', 'public');
+export const probeScriptPath = join(packageRoot, 'src', 'server', 'collector', 'probe.sh');
+export const gateScriptPath = join(packageRoot, 'src', 'server', 'collector', 'gate.sh');
+
+export function assertAssets(): void {
+  for (const p of [publicDir, probeScriptPath]) {
+    if (!existsSync(p)) throw new Error(`fleetmon is installed incompletely: ${p} is missing`);
+  }
+}
