@@ -1,5 +1,5 @@
-#!/usr/bin/env -S node --import tsx --no-warnings
-// Development entry: runs src/commands/*.ts directly through tsx.
+#!/usr/bin/env node
+// Development entry: oclif registers tsx itself and runs src/commands/*.ts directly.
 import { execute } from '@oclif/core';
 
 await execute({ development: true, dir: import.meta.url });

@@ -24,8 +24,7 @@ export const AlertsConfigSchema = Type.Object(
     gpu_temp_warning: num(80, 0, 200, '°C'),
     gpu_temp_critical: num(90, 0, 200, '°C'),
     gpu_memory_warning: num(90, 0, 100, 'percent of VRAM'),
-    hysteresis_percent: num(5, 0, 50, 'a raised threshold alert clears only below threshold minus this'),
-    raise_after_polls: Type.Integer({ default: 2, minimum: 1, maximum: 100 }),
+    hysteresis_percent: num(5, 0, 50, 'a raised threshold alert clears only below the threshold less this percent of it'),
   },
   { additionalProperties: false, default: {} },
 );
@@ -41,6 +40,7 @@ export const SshConfigSchema = Type.Object(
     }),
     accept_unknown_host_keys: Type.Boolean({ default: false }),
     port: Type.Integer({ default: 22, minimum: 1, maximum: 65535 }),
+    reconnect_max_seconds: num(60, 0.1, 3600, 'longest wait between reconnect attempts to a failing host'),
   },
   { additionalProperties: false, default: {} },
 );

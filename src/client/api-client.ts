@@ -1,0 +1,112 @@
+/**
+ * Typed client of the server's REST API, used by the query commands. Network failures become one clear
+ * FleetmonError naming the URL; HTTP errors carry the server's own message.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultDataDir } from '../core/config.js';
+import { FleetmonError } from '../core/errors.js';
+import type { Alert, FleetSummary, Host, Session } from '../core/model.js';
+import { TOKEN_FILE } from '../server/auth.js';
+
+export interface ApiResult<T> {
+  status: number;
+  body: T;
+}
+
+/** The token: explicit, else the file a server on this machine wrote (its data dir, or the packaged service's). */
+export function findToken(explicit: string | undefined, env = process.env): string | undefined {
+  if (explicit) return explicit;
+  const dirs = [env.FLEETMON_DATA_DIR, defaultDataDir(), '/var/lib/fleetmon'].filter((d): d is string => Boolean(d));
+  for (const dir of dirs) {
+    const path = join(dir, TOKEN_FILE);
+    try {
+      if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+    } catch {
+      /* not readable by this user: try the next */
+    }
+  }
+  return undefined;
+}
+
+export class ApiClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string | undefined,
+    private readonly timeoutMs = 10_000,
+  ) {}
+
+  async request<T>(method: 'GET' | 'POST', path: string, body?: unknown, okStatuses: number[] = []): Promise<ApiResult<T>> {
+    const url = new URL(path, this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`).toString();
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: {
+          accept: 'application/json',
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      const c = (err as { cause?: { code?: string; message?: string } }).cause;
+      const cause = c?.code ?? c?.message ?? (err as Error).message;
+      throw new FleetmonError('SERVER_UNREACHABLE', `cannot reach the fleetmon server at ${this.baseUrl} (${cause})`, {
+        kind: 'server',
+        suggestions: ['start it with `fleetmon serve`, or point --server / FLEETMON_SERVER at it'],
+      });
+    }
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      /* not JSON: keep the text */
+    }
+    if (res.ok || okStatuses.includes(res.status)) return { status: res.status, body: parsed as T };
+    const message = (parsed as { error?: string; message?: string } | null)?.error ?? (parsed as { message?: string } | null)?.message ?? text.slice(0, 200);
+    if (res.status === 401) {
+      throw new FleetmonError('UNAUTHORIZED', `the server at ${this.baseUrl} refused the request: ${message}`, {
+        kind: 'auth',
+        suggestions: ['pass --token or set FLEETMON_TOKEN (the server prints it at first start and keeps it in <data-dir>/api-token)'],
+      });
+    }
+    if (res.status === 404) throw new FleetmonError('NOT_FOUND', message, { kind: 'notFound' });
+    if (res.status === 409 || res.status === 403) throw new FleetmonError('CONFLICT', message, { kind: 'conflict' });
+    throw new FleetmonError('SERVER_ERROR', `${method} ${path} failed with HTTP ${res.status}: ${message}`, { kind: 'server' });
+  }
+
+  summary() {
+    return this.request<FleetSummary>('GET', 'api/summary').then((r) => r.body);
+  }
+  hosts() {
+    return this.request<Host[]>('GET', 'api/hosts').then((r) => r.body);
+  }
+  sessions(status?: 'active' | 'legacy') {
+    return this.request<Session[]>('GET', `api/sessions${status ? `?status=${status}` : ''}`).then((r) => r.body);
+  }
+  session(id: string) {
+    return this.request<Session>('GET', `api/sessions/${encodeURIComponent(id)}`).then((r) => r.body);
+  }
+  alerts(all: boolean) {
+    return this.request<Alert[]>('GET', `api/alerts?state=${all ? 'all' : 'open'}`).then((r) => r.body);
+  }
+  ack(id: string, note?: string) {
+    return this.request<Alert>('POST', `api/alerts/${encodeURIComponent(id)}/ack`, note ? { note } : {}).then((r) => r.body);
+  }
+  requestKill(id: string) {
+    return this.request<{ confirm_token: string; expires_at: string; session: Session }>(
+      'POST',
+      `api/sessions/${encodeURIComponent(id)}/kill`,
+      {},
+      [428],
+    ).then((r) => r.body);
+  }
+  confirmKill(id: string, token: string) {
+    return this.request<{ result: 'killed'; detail: string; session: Session }>('POST', `api/sessions/${encodeURIComponent(id)}/kill`, {
+      confirm_token: token,
+    }).then((r) => r.body);
+  }
+}

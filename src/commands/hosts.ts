@@ -1,0 +1,33 @@
+import { BaseCommand } from '../cli/base.js';
+import { ServerCommand } from '../cli/server-command.js';
+import { mb, pct, safe, table } from '../cli/format.js';
+import type { Host } from '../core/model.js';
+
+export default class Hosts extends ServerCommand {
+  static override summary = 'List monitored hosts with status, CPU, memory, load and GPUs.';
+  static override examples = ['<%= config.bin %> hosts', '<%= config.bin %> hosts --json'];
+  static override baseFlags = { ...BaseCommand.baseFlags, ...ServerCommand.baseFlags };
+
+  async run(): Promise<Host[]> {
+    const { flags } = await this.parse(Hosts);
+    const hosts = await this.client(flags).hosts();
+    if (hosts.length === 0) this.say('no hosts configured: see the README (hosts.yml)');
+    else
+      this.say(
+        table(
+          ['HOST', 'STATUS', 'CPU', 'MEM', 'LOAD', 'GPUS', 'SESSIONS', 'NOTE'],
+          hosts.map((h) => [
+            safe(h.name),
+            h.status,
+            pct(h.metrics?.cpu_percent),
+            h.metrics ? `${mb(h.metrics.memory_used_mb)}/${mb(h.metrics.memory_total_mb)}` : '-',
+            h.metrics ? h.metrics.load_1.toFixed(2) : '-',
+            String(h.gpu.gpus.length),
+            String(h.sessions.length),
+            safe(h.last_error ?? h.problems.join('; ')),
+          ]),
+        ),
+      );
+    return hosts;
+  }
+}

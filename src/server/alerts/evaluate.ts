@@ -1,0 +1,214 @@
+/**
+ * Alert evaluation as a pure function: (hosts, open alerts, thresholds, now) → changes. Each condition has a key
+ * (type + host + session or GPU index); an alert is raised once per episode, updated while the condition holds and
+ * resolved when it ends. Threshold alerts clear only below the threshold less a hysteresis band, so a value
+ * hovering at the line does not flap. Session and GPU conditions are left alone while their host is unreachable:
+ * "we could not look" is not "it got better".
+ */
+import type { AlertsConfig } from '../../core/config.js';
+import type { AlertType, Host, Severity } from '../../core/model.js';
+
+export interface OpenAlert {
+  id: string;
+  conditionKey: string;
+  type: AlertType;
+  host: string;
+  value: number | null;
+  message: string;
+}
+
+export interface Condition {
+  conditionKey: string;
+  type: AlertType;
+  severity: Severity;
+  host: string;
+  session: string | null;
+  gpuIndex: number | null;
+  message: string;
+  value: number | null;
+  threshold: number | null;
+}
+
+export interface AlertChanges {
+  raise: Condition[];
+  update: Array<{ id: string; condition: Condition }>;
+  resolve: OpenAlert[];
+}
+
+export interface HostView {
+  host: Host;
+  hostKeyChanged: { expected: string; presented: string } | null;
+}
+
+export const SEVERITY: Record<AlertType, Severity> = {
+  legacy_session: 'info',
+  high_cpu: 'warning',
+  high_memory: 'warning',
+  host_offline: 'critical',
+  host_key_changed: 'critical',
+  gpu_temp_warning: 'warning',
+  gpu_temp_critical: 'critical',
+  gpu_memory_high: 'warning',
+};
+
+export function conditionKey(type: AlertType, host: string, sub?: string): string {
+  return sub === undefined ? `${type}|${host}` : `${type}|${host}|${sub}`;
+}
+
+/** True when the value is over the threshold, or (already open) not yet below the hysteresis band. */
+function over(value: number | null | undefined, threshold: number, isOpen: boolean, band: number): value is number {
+  if (value === null || value === undefined) return false;
+  return isOpen ? value >= threshold * (1 - band / 100) : value >= threshold;
+}
+
+const fmt = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
+
+export function evaluateAlerts(views: HostView[], open: OpenAlert[], t: AlertsConfig): AlertChanges {
+  const openByKey = new Map(open.map((a) => [a.conditionKey, a]));
+  const holding: Condition[] = [];
+  /** Keys whose state we could not observe this time: their open alerts are neither updated nor resolved. */
+  const unobserved = new Set<string>();
+  const band = t.hysteresis_percent;
+  const isOpen = (k: string) => openByKey.has(k);
+
+  const push = (type: AlertType, host: string, sub: string | undefined, extra: Partial<Condition> & { message: string }) => {
+    holding.push({
+      conditionKey: conditionKey(type, host, sub),
+      type,
+      severity: SEVERITY[type],
+      host,
+      session: null,
+      gpuIndex: null,
+      value: null,
+      threshold: null,
+      ...extra,
+    });
+  };
+
+  for (const { host: h, hostKeyChanged } of views) {
+    if (hostKeyChanged) {
+      push('host_key_changed', h.name, undefined, {
+        message: `host key of ${h.name} changed (expected ${hostKeyChanged.expected}, got ${hostKeyChanged.presented}); not connecting`,
+      });
+    }
+    if (h.status === 'offline') {
+      push('host_offline', h.name, undefined, {
+        message: `${h.name} is offline: ${h.last_error ?? 'no answer'} (${h.consecutive_failures} failed polls)`,
+        value: h.consecutive_failures,
+      });
+    }
+    const reachable = h.status === 'online' || h.status === 'degraded';
+    if (!reachable) {
+      // Keep everything but host-level reachability as it was.
+      for (const a of open) if (a.host === h.name && a.type !== 'host_offline' && a.type !== 'host_key_changed') unobserved.add(a.conditionKey);
+      if (h.status === 'pending') for (const a of open) if (a.host === h.name) unobserved.add(a.conditionKey);
+      continue;
+    }
+    const m = h.metrics;
+    if (m) {
+      const cpuKey = conditionKey('high_cpu', h.name);
+      if (over(m.cpu_percent, t.host_cpu_warning, isOpen(cpuKey), band)) {
+        push('high_cpu', h.name, undefined, {
+          message: `${h.name} CPU at ${fmt(m.cpu_percent)}% (warning at ${t.host_cpu_warning}%)`,
+          value: m.cpu_percent,
+          threshold: t.host_cpu_warning,
+        });
+      } else if (m.cpu_percent === null && isOpen(cpuKey)) unobserved.add(cpuKey);
+      const memKey = conditionKey('high_memory', h.name);
+      if (over(m.memory_percent, t.host_memory_warning, isOpen(memKey), band)) {
+        push('high_memory', h.name, undefined, {
+          message: `${h.name} memory at ${fmt(m.memory_percent)}% (warning at ${t.host_memory_warning}%)`,
+          value: m.memory_percent,
+          threshold: t.host_memory_warning,
+        });
+      }
+    }
+    for (const s of h.sessions) {
+      const sub = `session:${s.user}:${s.name}`;
+      const base = { session: s.id };
+      if (s.status === 'legacy') {
+        push('legacy_session', h.name, sub, {
+          ...base,
+          message: `session '${s.name}' on ${h.name} detached for ${fmt(s.detached_hours ?? 0)} h`,
+          value: s.detached_hours,
+        });
+      }
+      const cpuKey = conditionKey('high_cpu', h.name, sub);
+      if (over(s.cpu_percent, t.session_cpu_warning, isOpen(cpuKey), band)) {
+        push('high_cpu', h.name, sub, {
+          ...base,
+          message: `session '${s.name}' on ${h.name} uses ${fmt(s.cpu_percent)}% CPU (warning at ${t.session_cpu_warning}%)`,
+          value: s.cpu_percent,
+          threshold: t.session_cpu_warning,
+        });
+      } else if (s.cpu_percent === null && isOpen(cpuKey)) unobserved.add(cpuKey);
+      const memKey = conditionKey('high_memory', h.name, sub);
+      if (over(s.memory_rss_mb, t.session_memory_mb_warning, isOpen(memKey), band)) {
+        push('high_memory', h.name, sub, {
+          ...base,
+          message: `session '${s.name}' on ${h.name} uses ${fmt(s.memory_rss_mb)} MiB RSS (warning at ${t.session_memory_mb_warning} MiB)`,
+          value: s.memory_rss_mb,
+          threshold: t.session_memory_mb_warning,
+        });
+      }
+    }
+    if (!h.gpu.available && h.has_gpu) {
+      // nvidia-smi failed this time: GPU conditions are unknown, not resolved.
+      for (const a of open) if (a.host === h.name && a.type.startsWith('gpu_')) unobserved.add(a.conditionKey);
+    }
+    for (const g of h.gpu.gpus) {
+      const sub = `gpu${g.index}`;
+      const critKey = conditionKey('gpu_temp_critical', h.name, sub);
+      const critical = over(g.temperature_c, t.gpu_temp_critical, isOpen(critKey), band);
+      if (critical && g.temperature_c !== null) {
+        push('gpu_temp_critical', h.name, sub, {
+          gpuIndex: g.index,
+          message: `GPU ${g.index} (${g.name}) on ${h.name} at ${fmt(g.temperature_c)} °C (critical at ${t.gpu_temp_critical} °C)`,
+          value: g.temperature_c,
+          threshold: t.gpu_temp_critical,
+        });
+      }
+      const warnKey = conditionKey('gpu_temp_warning', h.name, sub);
+      if (!critical && over(g.temperature_c, t.gpu_temp_warning, isOpen(warnKey), band)) {
+        push('gpu_temp_warning', h.name, sub, {
+          gpuIndex: g.index,
+          message: `GPU ${g.index} (${g.name}) on ${h.name} at ${fmt(g.temperature_c)} °C (warning at ${t.gpu_temp_warning} °C)`,
+          value: g.temperature_c,
+          threshold: t.gpu_temp_warning,
+        });
+      }
+      if (g.temperature_c === null) for (const k of [critKey, warnKey]) if (isOpen(k)) unobserved.add(k);
+      const memKey = conditionKey('gpu_memory_high', h.name, sub);
+      if (over(g.memory_percent, t.gpu_memory_warning, isOpen(memKey), band)) {
+        push('gpu_memory_high', h.name, sub, {
+          gpuIndex: g.index,
+          message: `GPU ${g.index} (${g.name}) on ${h.name} VRAM at ${fmt(g.memory_percent)}% (warning at ${t.gpu_memory_warning}%)`,
+          value: g.memory_percent,
+          threshold: t.gpu_memory_warning,
+        });
+      } else if (g.memory_percent === null && isOpen(memKey)) unobserved.add(memKey);
+    }
+  }
+
+  const changes: AlertChanges = { raise: [], update: [], resolve: [] };
+  const held = new Set<string>();
+  for (const c of holding) {
+    held.add(c.conditionKey);
+    const existing = openByKey.get(c.conditionKey);
+    if (!existing) changes.raise.push(c);
+    else if (existing.value !== c.value || existing.message !== c.message) changes.update.push({ id: existing.id, condition: c });
+  }
+  const configured = new Set(views.map((v) => v.host.name));
+  for (const a of open) {
+    if (held.has(a.conditionKey) || unobserved.has(a.conditionKey)) continue;
+    // Alerts of hosts removed from the config are resolved too: nobody can act on them any more.
+    if (!configured.has(a.host) || !held.has(a.conditionKey)) changes.resolve.push(a);
+  }
+  return changes;
+}
+
+/** With alerts disabled nothing is raised, and what was open is resolved. */
+export function evaluateOrDisable(views: HostView[], open: OpenAlert[], t: AlertsConfig): AlertChanges {
+  if (!t.enabled) return { raise: [], update: [], resolve: open };
+  return evaluateAlerts(views, open, t);
+}

@@ -1,0 +1,115 @@
+/**
+ * The Fastify application as a plugin-composed instance: tests build it and `inject`; start.ts listens.
+ * Order: third-party plugins, our decorators (auth), then the encapsulated routes.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import fastifyStatic from '@fastify/static';
+import fastifyWebsocket from '@fastify/websocket';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { isLoopback, type FleetConfig } from '../core/config.js';
+import { publicDir } from '../paths.js';
+import { COOKIE_NAME, LoginLimiter, SessionStore, parseCookies, tokensEqual } from './auth.js';
+import { AuditLog, KillConfirmations } from './kill.js';
+import type { Monitor } from './monitor.js';
+import { readRoutes } from './routes/read.js';
+import { actionRoutes } from './routes/actions.js';
+import { authRoutes } from './routes/auth.js';
+import { wsRoutes } from './routes/ws.js';
+import type { Db } from './store/db.js';
+
+export interface AppDeps {
+  config: FleetConfig;
+  monitor: Monitor;
+  db: Db;
+  token: string;
+  now?: () => number;
+  logger?: FastifyBaseLogger;
+  version?: string;
+}
+
+export interface Caller {
+  kind: 'token' | 'browser' | 'anonymous';
+  actor: string;
+  sessionId?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    deps: AppDeps & {
+      sessions: SessionStore;
+      limiter: LoginLimiter;
+      confirmations: KillConfirmations;
+      audit: AuditLog;
+      publicRead: boolean;
+    };
+  }
+  interface FastifyRequest {
+    caller: Caller;
+  }
+}
+
+export type App = FastifyInstance & { withTypeProvider: () => unknown };
+
+export function publicReadEnabled(config: FleetConfig): boolean {
+  return config.server.public_read ?? isLoopback(config.server.host);
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    trustProxy: false,
+    disableRequestLogging: true,
+    bodyLimit: 64 * 1024,
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const now = deps.now ?? Date.now;
+  app.decorate('deps', {
+    ...deps,
+    sessions: new SessionStore(12 * 3600_000, now),
+    limiter: new LoginLimiter(5, 15 * 60_000, 15 * 60_000, now),
+    confirmations: new KillConfirmations(now),
+    audit: new AuditLog(deps.db),
+    publicRead: publicReadEnabled(deps.config),
+  });
+  app.decorateRequest('caller', null as unknown as Caller);
+
+  // DNS rebinding: bound to loopback, only loopback names may be used to reach us.
+  const loopbackOnly = isLoopback(deps.config.server.host);
+  app.addHook('onRequest', async (req, reply) => {
+    if (loopbackOnly) {
+      const hostHeader = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+      if (hostHeader && !isLoopback(hostHeader) && hostHeader !== '::1') {
+        return reply.code(421).send({ error: 'misdirected request: this server only answers to localhost names' });
+      }
+    }
+    req.caller = identify(req, deps.token, app.deps.sessions);
+  });
+
+  await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(fastifyStatic, { root: publicDir, prefix: '/', index: ['index.html'], wildcard: false });
+  await app.register(readRoutes);
+  await app.register(actionRoutes);
+  await app.register(authRoutes);
+  await app.register(wsRoutes);
+  return app;
+}
+
+function identify(req: FastifyRequest, token: string, sessions: SessionStore): Caller {
+  const auth = req.headers.authorization;
+  if (auth?.startsWith('Bearer ')) {
+    if (tokensEqual(auth.slice(7).trim(), token)) return { kind: 'token', actor: 'api-token' };
+    return { kind: 'anonymous', actor: `bad-token@${req.ip}` };
+  }
+  const sid = parseCookies(req.headers.cookie).get(COOKIE_NAME);
+  const s = sessions.get(sid);
+  if (s) return { kind: 'browser', actor: `browser@${req.ip}`, sessionId: s.id };
+  return { kind: 'anonymous', actor: `anonymous@${req.ip}` };
+}
+
+/** The exact origin the browser must send with cookie-authenticated changes. */
+export function originAllowed(req: FastifyRequest): boolean {
+  const origin = req.headers.origin;
+  const host = req.headers.host;
+  if (!origin || !host) return false;
+  return origin === `http://${host}` || origin === `https://${host}`;
+}

@@ -1,0 +1,415 @@
+/**
+ * Pure parsers for the probe's output. Each takes text and returns data; none throws on odd input (truncated
+ * output, CRLF, hostile names): what cannot be read is skipped or reported as null, so one bad line never costs
+ * a whole poll.
+ */
+
+export interface ProbeResponse {
+  version: string;
+  pageSize: number;
+  clockTicks: number;
+  sections: Map<string, string>;
+  exitCodes: Map<string, number>;
+  complete: boolean;
+}
+
+/** Splits one probe answer into its sections. Lines are matched against the per-poll nonce marker only. */
+export function splitProbeResponse(text: string, nonce: string): ProbeResponse {
+  const marker = `@@fm-${nonce} `;
+  const sections = new Map<string, string>();
+  const exitCodes = new Map<string, number>();
+  let version = '';
+  let pageSize = 4096;
+  let clockTicks = 100;
+  let complete = false;
+  let current: string | null = null;
+  let buf: string[] = [];
+  const flush = () => {
+    if (current !== null) sections.set(current, buf.join('\n'));
+    current = null;
+    buf = [];
+  };
+  for (const raw of text.split('\n')) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (!line.startsWith(marker)) {
+      if (current !== null) buf.push(line);
+      continue;
+    }
+    const [kind, ...args] = line.slice(marker.length).split(' ');
+    if (kind === 'begin') {
+      version = args[0] ?? '';
+      pageSize = positiveInt(args[1]) ?? 4096;
+      clockTicks = positiveInt(args[2]) ?? 100;
+    } else if (kind === 'rc') {
+      flush();
+      const code = Number(args[1]);
+      if (args[0]) exitCodes.set(args[0], Number.isInteger(code) ? code : -1);
+    } else if (kind === 'end') {
+      flush();
+      complete = true;
+    } else if (kind) {
+      flush();
+      current = kind;
+    }
+  }
+  flush();
+  return { version, pageSize, clockTicks, sections, exitCodes, complete };
+}
+
+function positiveInt(s: string | undefined): number | undefined {
+  if (s === undefined || !/^\d+$/.test(s)) return undefined;
+  const n = Number(s);
+  return n > 0 ? n : undefined;
+}
+
+/** `grep -H '' files…` output, grouped by file path. */
+export function groupGrepByFile(text: string): Map<string, string[]> {
+  const files = new Map<string, string[]>();
+  for (const raw of text.split('\n')) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    const colon = line.indexOf(':');
+    if (colon <= 0 || !line.startsWith('/proc/')) continue;
+    const path = line.slice(0, colon);
+    let lines = files.get(path);
+    if (!lines) files.set(path, (lines = []));
+    lines.push(line.slice(colon + 1));
+  }
+  return files;
+}
+
+export interface CpuTimes {
+  busy: number;
+  total: number;
+}
+export interface ProcStat {
+  total: CpuTimes | null;
+  cores: CpuTimes[];
+  bootTime: number | null;
+}
+
+/** /proc/stat: aggregate and per-core counters (busy = all but idle and iowait). */
+export function parseProcStat(lines: string[]): ProcStat {
+  let total: CpuTimes | null = null;
+  const cores: CpuTimes[] = [];
+  let bootTime: number | null = null;
+  for (const line of lines) {
+    const parts = line.trim().split(/\s+/);
+    const head = parts[0] ?? '';
+    if (head === 'btime') {
+      const v = Number(parts[1]);
+      if (Number.isFinite(v)) bootTime = v;
+      continue;
+    }
+    if (!/^cpu\d*$/.test(head)) continue;
+    // user nice system idle iowait irq softirq steal (guest time is already counted in user)
+    const nums = parts.slice(1, 9).map(Number);
+    if (nums.length < 4 || nums.some((n) => !Number.isFinite(n))) continue;
+    const all = nums.reduce((a, b) => a + b, 0);
+    const idle = (nums[3] ?? 0) + (nums[4] ?? 0);
+    const t = { busy: all - idle, total: all };
+    if (head === 'cpu') total = t;
+    else cores[Number(head.slice(3))] = t;
+  }
+  return { total, cores: Array.from(cores, (c) => c ?? { busy: 0, total: 0 }), bootTime };
+}
+
+/** Percent busy between two samples of the same counter; null when there is no usable previous sample. */
+export function cpuPercent(prev: CpuTimes | null | undefined, cur: CpuTimes | null | undefined): number | null {
+  if (!prev || !cur) return null;
+  const dt = cur.total - prev.total;
+  const db = cur.busy - prev.busy;
+  if (dt <= 0 || db < 0) return null;
+  return round1(Math.min(100, (db / dt) * 100));
+}
+
+export interface MemInfo {
+  totalMb: number;
+  availableMb: number;
+  usedMb: number;
+  percent: number;
+  swapTotalMb: number;
+  swapUsedMb: number;
+}
+
+export function parseMeminfo(lines: string[]): MemInfo | null {
+  const kb = new Map<string, number>();
+  for (const line of lines) {
+    const m = /^([A-Za-z_()0-9]+):\s+(\d+)/.exec(line);
+    if (m) kb.set(m[1]!, Number(m[2]));
+  }
+  const total = kb.get('MemTotal');
+  if (!total) return null;
+  // MemAvailable exists since Linux 3.14; the fallback is the classic free + buffers + cache estimate.
+  const available =
+    kb.get('MemAvailable') ?? (kb.get('MemFree') ?? 0) + (kb.get('Buffers') ?? 0) + (kb.get('Cached') ?? 0);
+  const swapTotal = kb.get('SwapTotal') ?? 0;
+  const swapFree = kb.get('SwapFree') ?? 0;
+  return {
+    totalMb: round1(total / 1024),
+    availableMb: round1(available / 1024),
+    usedMb: round1((total - available) / 1024),
+    percent: round1(((total - available) / total) * 100),
+    swapTotalMb: round1(swapTotal / 1024),
+    swapUsedMb: round1((swapTotal - swapFree) / 1024),
+  };
+}
+
+export function parseLoadavg(lines: string[]): [number, number, number] | null {
+  const parts = (lines[0] ?? '').trim().split(/\s+/).slice(0, 3).map(Number);
+  if (parts.length !== 3 || parts.some((n) => !Number.isFinite(n))) return null;
+  return parts as [number, number, number];
+}
+
+export function parseUptime(lines: string[]): number | null {
+  const v = Number((lines[0] ?? '').trim().split(/\s+/)[0]);
+  return Number.isFinite(v) && (lines[0] ?? '').trim() !== '' ? v : null;
+}
+
+export interface NetCounters {
+  iface: string;
+  rxBytes: number;
+  txBytes: number;
+}
+
+/** /proc/net/dev without the loopback interface. */
+export function parseNetDev(lines: string[]): NetCounters[] {
+  const out: NetCounters[] = [];
+  for (const line of lines) {
+    const m = /^\s*([^:\s]+):\s*(.*)$/.exec(line);
+    if (!m) continue;
+    const iface = m[1]!;
+    const f = m[2]!.trim().split(/\s+/).map(Number);
+    if (iface === 'lo' || f.length < 9 || !Number.isFinite(f[0]) || !Number.isFinite(f[8])) continue;
+    out.push({ iface, rxBytes: f[0]!, txBytes: f[8]! });
+  }
+  return out;
+}
+
+export interface DiskUsage {
+  filesystem: string;
+  mount: string;
+  totalBytes: number;
+  usedBytes: number;
+  availableBytes: number;
+  percent: number | null;
+}
+
+/** `df -P -B1`: the mount point is the last field and may contain spaces, so numbers are read from the left. */
+export function parseDf(text: string): DiskUsage[] {
+  const out: DiskUsage[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\r$/, '');
+    const m = /^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+|-)%?\s+(\/.*)$/.exec(line);
+    if (!m) continue;
+    const total = Number(m[2]);
+    if (total === 0) continue;
+    out.push({
+      filesystem: m[1]!,
+      totalBytes: total,
+      usedBytes: Number(m[3]),
+      availableBytes: Number(m[4]),
+      percent: m[5] === '-' ? null : Number(m[5]),
+      mount: m[6]!,
+    });
+  }
+  return out;
+}
+
+export interface PidStat {
+  pid: number;
+  ppid: number;
+  comm: string;
+  state: string;
+  ticks: number;
+  startTime: number;
+  rssPages: number;
+}
+
+/**
+ * One /proc/PID/stat line. The command name sits in parentheses and may itself contain spaces and parentheses,
+ * so the fields are read after the LAST ')'.
+ */
+export function parsePidStat(line: string): PidStat | null {
+  const open = line.indexOf(' (');
+  const close = line.lastIndexOf(')');
+  if (open <= 0 || close < open) return null;
+  const pid = Number(line.slice(0, open));
+  const rest = line.slice(close + 2).split(' ');
+  // rest[0] is field 3 (state); field N is rest[N - 3].
+  if (!Number.isInteger(pid) || rest.length < 22) return null;
+  const ppid = Number(rest[1]);
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  const startTime = Number(rest[19]);
+  const rss = Number(rest[21]);
+  if (![ppid, utime, stime, startTime, rss].every(Number.isFinite)) return null;
+  return { pid, ppid, comm: line.slice(open + 2, close), state: rest[0] ?? '?', ticks: utime + stime, startTime, rssPages: Math.max(0, rss) };
+}
+
+export function parsePidStats(files: Map<string, string[]>): PidStat[] {
+  const out: PidStat[] = [];
+  for (const [path, lines] of files) {
+    if (!/^\/proc\/\d+\/stat$/.test(path)) continue;
+    const p = parsePidStat(lines.join('\n'));
+    if (p) out.push(p);
+  }
+  return out;
+}
+
+export interface TmuxSession {
+  sessionId: string;
+  name: string;
+  created: number;
+  attachedClients: number;
+  windows: number;
+  activity: number | null;
+  lastAttached: number | null;
+}
+export interface TmuxPane {
+  sessionId: string;
+  windowIndex: number;
+  paneIndex: number;
+  pid: number;
+  command: string;
+}
+
+/**
+ * The probe's tmux lines. Fixed numeric fields come first and the free text (session name, pane command) last,
+ * so a name containing '|' (or anything else tmux allows) is read whole.
+ */
+export function parseTmux(text: string): { sessions: TmuxSession[]; panes: TmuxPane[] } {
+  const sessions: TmuxSession[] = [];
+  const panes: TmuxPane[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line.startsWith('S|')) {
+      const f = splitN(line.slice(2), '|', 7);
+      if (f.length !== 7) continue;
+      const [id, created, attached, windows, activity, lastAttached, name] = f as [string, string, string, string, string, string, string];
+      if (!/^\$\d+$/.test(id) || !/^\d+$/.test(created) || name === '') continue;
+      sessions.push({
+        sessionId: id,
+        name,
+        created: Number(created),
+        attachedClients: Number(attached) || 0,
+        windows: Number(windows) || 0,
+        activity: /^\d+$/.test(activity) ? Number(activity) : null,
+        lastAttached: /^\d+$/.test(lastAttached) && lastAttached !== '0' ? Number(lastAttached) : null,
+      });
+    } else if (line.startsWith('P|')) {
+      const f = splitN(line.slice(2), '|', 5);
+      if (f.length !== 5 || !/^\d+$/.test(f[3]!)) continue;
+      panes.push({ sessionId: f[0]!, windowIndex: Number(f[1]), paneIndex: Number(f[2]), pid: Number(f[3]), command: f[4]! });
+    }
+  }
+  return { sessions, panes };
+}
+
+/** Splits into at most n parts; the last part keeps any further separators. */
+export function splitN(s: string, sep: string, n: number): string[] {
+  const out: string[] = [];
+  let from = 0;
+  while (out.length < n - 1) {
+    const i = s.indexOf(sep, from);
+    if (i < 0) break;
+    out.push(s.slice(from, i));
+    from = i + sep.length;
+  }
+  out.push(s.slice(from));
+  return out;
+}
+
+/** nvidia-smi's way of saying a value is missing. */
+export function gpuNumber(s: string | undefined): number | null {
+  if (s === undefined) return null;
+  const v = s.trim().replace(/\s*(MiB|W|%|C)$/i, '');
+  if (v === '' || v.startsWith('[') || /^n\/?a$/i.test(v)) return null;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : null;
+}
+
+/** `--format=csv,noheader,nounits` rows as records keyed by the queried field names. */
+export function parseNvidiaCsv(text: string, fields: readonly string[]): Array<Record<string, string>> {
+  const rows: Array<Record<string, string>> = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\r$/, '');
+    if (line.trim() === '') continue;
+    // nvidia-smi separates with ", " and does not quote; a process name may contain ", ", so extra parts are
+    // joined back into the one free-text field when the field list has one.
+    let parts = line.split(', ');
+    if (parts.length < fields.length) continue;
+    if (parts.length > fields.length) {
+      const free = fields.findIndex((f) => f === 'name' || f === 'process_name');
+      if (free < 0) continue;
+      const extra = parts.length - fields.length;
+      parts = [...parts.slice(0, free), parts.slice(free, free + extra + 1).join(', '), ...parts.slice(free + extra + 1)];
+    }
+    const rec: Record<string, string> = {};
+    fields.forEach((f, i) => (rec[f] = parts[i]!.trim()));
+    rows.push(rec);
+  }
+  return rows;
+}
+
+export const GPU_FIELDS = [
+  'index',
+  'uuid',
+  'name',
+  'power.draw',
+  'power.limit',
+  'memory.used',
+  'memory.total',
+  'utilization.gpu',
+  'temperature.gpu',
+] as const;
+export const GPU_APP_FIELDS = ['gpu_uuid', 'pid', 'process_name', 'used_memory'] as const;
+
+export interface GpuReading {
+  index: number;
+  uuid: string | null;
+  name: string;
+  powerDrawW: number | null;
+  powerLimitW: number | null;
+  memoryUsedMb: number | null;
+  memoryTotalMb: number | null;
+  utilizationPercent: number | null;
+  temperatureC: number | null;
+}
+export interface GpuAppReading {
+  gpuUuid: string | null;
+  pid: number;
+  processName: string;
+  usedMemoryMb: number | null;
+}
+
+export function parseGpus(text: string, fields: readonly string[] = GPU_FIELDS): GpuReading[] {
+  return parseNvidiaCsv(text, fields).flatMap((r) => {
+    const index = Number(r.index);
+    if (!Number.isInteger(index)) return [];
+    return [
+      {
+        index,
+        uuid: r.uuid && r.uuid.startsWith('GPU-') ? r.uuid : null,
+        name: r.name ?? 'GPU',
+        powerDrawW: gpuNumber(r['power.draw']),
+        powerLimitW: gpuNumber(r['power.limit']),
+        memoryUsedMb: gpuNumber(r['memory.used']),
+        memoryTotalMb: gpuNumber(r['memory.total']),
+        utilizationPercent: gpuNumber(r['utilization.gpu']),
+        temperatureC: gpuNumber(r['temperature.gpu']),
+      },
+    ];
+  });
+}
+
+export function parseGpuApps(text: string, fields: readonly string[] = GPU_APP_FIELDS): GpuAppReading[] {
+  return parseNvidiaCsv(text, fields).flatMap((r) => {
+    const pid = Number(r.pid);
+    if (!Number.isInteger(pid) || pid <= 0) return [];
+    return [{ gpuUuid: r.gpu_uuid ?? null, pid, processName: r.process_name ?? '', usedMemoryMb: gpuNumber(r.used_memory) }];
+  });
+}
+
+export function round1(n: number): number {
+  return Math.round(n * 10) / 10;
+}

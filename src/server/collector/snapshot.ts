@@ -1,0 +1,292 @@
+/**
+ * Turns one parsed probe answer into the host's metrics, sessions and GPUs. Pure: the previous poll's counters
+ * come in and the new ones go out, so CPU figures are deltas of /proc counters and the first poll reports null.
+ */
+import type { GpuState, HostMetrics, ProcessInfo, Session } from '../../core/model.js';
+import { iso } from '../../core/model.js';
+import { shJoin, shQuote } from '../../core/shell-quote.js';
+import {
+  cpuPercent,
+  groupGrepByFile,
+  parseDf,
+  parseGpuApps,
+  parseGpus,
+  parseLoadavg,
+  parseMeminfo,
+  parseNetDev,
+  parsePidStats,
+  parseProcStat,
+  parseTmux,
+  parseUptime,
+  round1,
+  type NetCounters,
+  type PidStat,
+  type ProbeResponse,
+  type ProcStat,
+} from './parse.js';
+
+export interface Counters {
+  uptime: number;
+  cpu: ProcStat;
+  /** Process CPU ticks keyed by "pid:starttime", so a reused pid never yields a bogus delta. */
+  procTicks: Map<string, number>;
+  net: Map<string, NetCounters>;
+}
+
+export interface SnapshotInput {
+  hostName: string;
+  address: string;
+  sshUser: string;
+  sshPort: number;
+  hasGpu: boolean | null;
+  legacyThresholdHours: number;
+  response: ProbeResponse;
+  previous: Counters | null;
+  /** Fallback clock (epoch ms) when the host's own time cannot be read. */
+  nowMs: number;
+}
+
+export interface HostSnapshot {
+  metrics: HostMetrics | null;
+  sessions: Session[];
+  gpu: GpuState;
+  hasGpu: boolean;
+  problems: string[];
+  counters: Counters | null;
+  /** The host's own clock at the poll (epoch seconds). */
+  hostNow: number;
+}
+
+export function attachCommand(user: string, address: string, port: number, session: string): string {
+  const remote = shJoin(['tmux', 'attach', '-t', `=${session}`]);
+  const portArgs = port === 22 ? [] : ['-p', String(port)];
+  return ['ssh', ...portArgs.map(shQuote), shQuote(`${user}@${address}`), '-t', shQuote(remote)].join(' ');
+}
+
+export function buildSnapshot(input: SnapshotInput): HostSnapshot {
+  const { response, previous } = input;
+  const problems: string[] = [];
+  if (!response.complete) problems.push('probe answer was incomplete');
+
+  const files = groupGrepByFile(response.sections.get('proc') ?? '');
+  const stat = parseProcStat(files.get('/proc/stat') ?? []);
+  const mem = parseMeminfo(files.get('/proc/meminfo') ?? []);
+  const load = parseLoadavg(files.get('/proc/loadavg') ?? []);
+  const uptime = parseUptime(files.get('/proc/uptime') ?? []);
+  const net = parseNetDev(files.get('/proc/net/dev') ?? []);
+  const procs = parsePidStats(files);
+  const hostNow = stat.bootTime !== null && uptime !== null ? Math.round(stat.bootTime + uptime) : Math.round(input.nowMs / 1000);
+  if (!stat.total || !mem) problems.push('could not read /proc/stat or /proc/meminfo');
+
+  const elapsed = previous && uptime !== null ? uptime - previous.uptime : null;
+  const usableElapsed = elapsed !== null && elapsed > 0 ? elapsed : null;
+  const clk = response.clockTicks;
+
+  // Per-process CPU from tick deltas.
+  const procTicks = new Map<string, number>();
+  const procCpu = new Map<number, number | null>();
+  for (const p of procs) {
+    const key = `${p.pid}:${p.startTime}`;
+    procTicks.set(key, p.ticks);
+    const before = previous?.procTicks.get(key);
+    procCpu.set(
+      p.pid,
+      before === undefined || usableElapsed === null ? null : round1(((p.ticks - before) / clk / usableElapsed) * 100),
+    );
+  }
+
+  const disks = parseDf(response.sections.get('df') ?? '');
+  if ((response.exitCodes.get('df') ?? 0) !== 0 && disks.length === 0) problems.push('df failed');
+
+  let metrics: HostMetrics | null = null;
+  if (stat.total && mem) {
+    metrics = {
+      cpu_percent: cpuPercent(previous?.cpu.total, stat.total),
+      cpu_per_core: stat.cores.map((c, i) => cpuPercent(previous?.cpu.cores[i], c)),
+      cpu_count: stat.cores.length,
+      memory_total_mb: mem.totalMb,
+      memory_used_mb: mem.usedMb,
+      memory_available_mb: mem.availableMb,
+      memory_percent: mem.percent,
+      swap_total_mb: mem.swapTotalMb,
+      swap_used_mb: mem.swapUsedMb,
+      load_1: load?.[0] ?? 0,
+      load_5: load?.[1] ?? 0,
+      load_15: load?.[2] ?? 0,
+      uptime_seconds: uptime ?? 0,
+      disks: disks.map((d) => ({
+        filesystem: d.filesystem,
+        mount: d.mount,
+        total_bytes: d.totalBytes,
+        used_bytes: d.usedBytes,
+        available_bytes: d.availableBytes,
+        percent: d.percent,
+      })),
+      network: net.map((n) => {
+        const before = previous?.net.get(n.iface);
+        const rate = (cur: number, old: number | undefined) =>
+          old === undefined || usableElapsed === null || cur < old ? null : round1((cur - old) / usableElapsed);
+        return {
+          iface: n.iface,
+          rx_bytes: n.rxBytes,
+          tx_bytes: n.txBytes,
+          rx_bytes_per_s: rate(n.rxBytes, before?.rxBytes),
+          tx_bytes_per_s: rate(n.txBytes, before?.txBytes),
+        };
+      }),
+    };
+  }
+
+  // GPUs
+  const gpuRc = response.exitCodes.get('gpu');
+  const gpuRan = response.sections.has('gpu') || gpuRc !== undefined;
+  let gpu: GpuState = { available: false, reason: input.hasGpu ? 'nvidia-smi was not run' : null, gpus: [] };
+  const gpuApps = parseGpuApps(response.sections.get('gpuapps') ?? '');
+  const gpuMemByPid = new Map<number, number>();
+  for (const a of gpuApps) gpuMemByPid.set(a.pid, (gpuMemByPid.get(a.pid) ?? 0) + (a.usedMemoryMb ?? 0));
+  if (gpuRan) {
+    const text = response.sections.get('gpu') ?? '';
+    const readings = gpuRc === 0 ? parseGpus(text) : [];
+    if (gpuRc === 0 && readings.length > 0) gpu = { available: true, reason: null, gpus: [] };
+    else {
+      const reason =
+        gpuRc === 127
+          ? 'nvidia-smi not found'
+          : gpuRc === 124 || gpuRc === 137
+            ? 'nvidia-smi timed out'
+            : gpuRc === 0
+              ? 'nvidia-smi reported no GPUs'
+              : `nvidia-smi failed (exit ${gpuRc ?? '?'}): ${firstLine(text)}`;
+      gpu = { available: false, reason, gpus: [] };
+    }
+    if (gpu.available) {
+      gpu.gpus = readings.map((g) => ({
+        index: g.index,
+        uuid: g.uuid,
+        name: g.name,
+        power_draw_w: g.powerDrawW,
+        power_limit_w: g.powerLimitW,
+        memory_used_mb: g.memoryUsedMb,
+        memory_total_mb: g.memoryTotalMb,
+        memory_percent:
+          g.memoryUsedMb !== null && g.memoryTotalMb ? round1((g.memoryUsedMb / g.memoryTotalMb) * 100) : null,
+        utilization_percent: g.utilizationPercent,
+        temperature_c: g.temperatureC,
+        processes: [],
+      }));
+    }
+    if (!gpu.available && input.hasGpu !== false) problems.push(`GPU: ${gpu.reason}`);
+  } else if (input.hasGpu) {
+    gpu = { available: false, reason: 'nvidia-smi not found', gpus: [] };
+    problems.push('GPU: nvidia-smi not found');
+  }
+
+  // tmux sessions and the processes under their panes
+  const tmuxRc = response.exitCodes.get('tmux');
+  const tmuxText = response.sections.get('tmux') ?? '';
+  const { sessions: tmuxSessions, panes } = parseTmux(tmuxText);
+  if (tmuxRc !== undefined && tmuxRc !== 0 && !isNoTmuxServer(tmuxText) && tmuxRc !== 127) {
+    problems.push(`tmux failed (exit ${tmuxRc}): ${firstLine(tmuxText)}`);
+  }
+  const children = new Map<number, PidStat[]>();
+  const byPid = new Map<number, PidStat>();
+  for (const p of procs) {
+    byPid.set(p.pid, p);
+    let list = children.get(p.ppid);
+    if (!list) children.set(p.ppid, (list = []));
+    list.push(p);
+  }
+  const pageMb = response.pageSize / (1024 * 1024);
+  const sessionOfPid = new Map<number, string>();
+  const sessions: Session[] = tmuxSessions.map((s) => {
+    const id = `${input.hostName}:${input.sshUser}:${s.name}`;
+    const panePids = panes.filter((p) => p.sessionId === s.sessionId).map((p) => p.pid);
+    const tree = descendants(panePids, byPid, children);
+    const processes: ProcessInfo[] = tree.map((p) => ({
+      pid: p.pid,
+      ppid: p.ppid,
+      command: p.comm,
+      cpu_percent: procCpu.get(p.pid) ?? null,
+      rss_mb: round1(p.rssPages * pageMb),
+      gpu_memory_mb: gpuMemByPid.get(p.pid) ?? 0,
+    }));
+    for (const p of processes) sessionOfPid.set(p.pid, id);
+    const cpuKnown = processes.map((p) => p.cpu_percent).filter((c): c is number => c !== null);
+    const attached = s.attachedClients > 0;
+    const detachedSince = Math.max(s.created, s.lastAttached ?? 0);
+    const detachedHours = attached ? null : round1(Math.max(0, hostNow - detachedSince) / 3600);
+    const legacy = !attached && hostNow - detachedSince >= input.legacyThresholdHours * 3600;
+    return {
+      id,
+      host: input.hostName,
+      user: input.sshUser,
+      name: s.name,
+      status: legacy ? 'legacy' : 'active',
+      created_at: iso(s.created * 1000)!,
+      created_epoch: s.created,
+      last_activity_at: iso(s.activity === null ? null : s.activity * 1000),
+      last_attached_at: iso(s.lastAttached === null ? null : s.lastAttached * 1000),
+      attached,
+      attached_clients: s.attachedClients,
+      window_count: s.windows,
+      detached_hours: detachedHours,
+      pane_pids: panePids,
+      process_count: processes.length,
+      cpu_percent: processes.length === 0 || cpuKnown.length === 0 ? null : round1(cpuKnown.reduce((a, b) => a + b, 0)),
+      memory_rss_mb: round1(processes.reduce((a, p) => a + p.rss_mb, 0)),
+      gpu_memory_mb: processes.reduce((a, p) => a + p.gpu_memory_mb, 0),
+      attach_command: attachCommand(input.sshUser, input.address, input.sshPort, s.name),
+      processes,
+    } satisfies Session;
+  });
+
+  if (gpu.available) {
+    const byUuid = new Map(gpu.gpus.map((g) => [g.uuid, g]));
+    for (const a of gpuApps) {
+      const target = (a.gpuUuid && byUuid.get(a.gpuUuid)) || (gpu.gpus.length === 1 ? gpu.gpus[0] : undefined);
+      target?.processes.push({
+        pid: a.pid,
+        process_name: a.processName,
+        used_memory_mb: a.usedMemoryMb,
+        session_id: sessionOfPid.get(a.pid) ?? null,
+      });
+    }
+  }
+
+  const counters: Counters | null =
+    stat.total && uptime !== null
+      ? { uptime, cpu: stat, procTicks, net: new Map(net.map((n) => [n.iface, n])) }
+      : previous;
+  return {
+    metrics,
+    sessions,
+    gpu,
+    hasGpu: input.hasGpu === true || gpu.gpus.length > 0,
+    problems,
+    counters,
+    hostNow,
+  };
+}
+
+/** Every process under the given roots (the roots included), each once, walking /proc's ppid links. */
+export function descendants(roots: number[], byPid: Map<number, PidStat>, children: Map<number, PidStat[]>): PidStat[] {
+  const out: PidStat[] = [];
+  const seen = new Set<number>();
+  const stack = roots.filter((pid) => byPid.has(pid));
+  while (stack.length > 0) {
+    const pid = stack.pop()!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    out.push(byPid.get(pid)!);
+    for (const c of children.get(pid) ?? []) stack.push(c.pid);
+  }
+  return out.sort((a, b) => a.pid - b.pid);
+}
+
+function isNoTmuxServer(text: string): boolean {
+  return /no server running|error connecting to|no sessions/i.test(text);
+}
+
+function firstLine(text: string): string {
+  return (text.split('\n').find((l) => l.trim() !== '') ?? '').trim().slice(0, 200);
+}

@@ -1,0 +1,233 @@
+/**
+ * How the poller reaches a host's probe: the local transport runs it as a child process (no SSH needed for the
+ * machine fleetmon runs on); the SSH transport keeps one ssh2 connection per host with keepalive and host-key
+ * pinning, and one exec channel running the probe (inline, or the installed one through the gate).
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Client, type ConnectConfig } from 'ssh2';
+import { FleetmonError, errorMessage } from '../../core/errors.js';
+import { shQuote } from '../../core/shell-quote.js';
+import { ProbeChannel } from './channel.js';
+
+export interface Transport {
+  readonly kind: 'local' | 'ssh';
+  /** Opens (or reuses) the probe channel. */
+  channel(): Promise<ProbeChannel>;
+  /** Runs one short command on the host through the same authentication (used for session kills). */
+  run(argv: string[], deadlineMs: number): Promise<{ stdout: string; stderr: string; code: number }>;
+  close(): void;
+}
+
+export class LocalTransport implements Transport {
+  readonly kind = 'local' as const;
+  private current: ProbeChannel | null = null;
+  constructor(private readonly probeScript: string) {}
+
+  async channel(): Promise<ProbeChannel> {
+    if (this.current?.alive) return this.current;
+    const child = spawn('sh', ['-c', this.probeScript, 'fleetmon-probe'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.current = new ProbeChannel({
+      stdin: child.stdin,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      destroy: () => child.kill('SIGKILL'),
+    });
+    return this.current;
+  }
+
+  run(argv: string[], deadlineMs: number): Promise<{ stdout: string; stderr: string; code: number }> {
+    return new Promise((resolve) => {
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], timeout: deadlineMs });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', (err) => resolve({ stdout, stderr: stderr + err.message, code: 127 }));
+      child.on('close', (code) => resolve({ stdout, stderr, code: code ?? 124 }));
+    });
+  }
+
+  close(): void {
+    this.current?.close();
+    this.current = null;
+  }
+}
+
+export interface HostKeyPolicy {
+  /** Expected 'SHA256:…' fingerprint, if pinned. */
+  pinned: string | null;
+  /** Called with the presented fingerprint when nothing is pinned; return true to accept (and record). */
+  onUnpinned: (fingerprint: string, keyType: string) => boolean;
+}
+
+export interface SshTarget {
+  host: string;
+  address: string;
+  port: number;
+  user: string;
+  keyPath: string | null;
+  timeoutMs: number;
+  gate: boolean;
+  hostKey: HostKeyPolicy;
+}
+
+export function fingerprintOf(key: Buffer): string {
+  return `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** The key type is the first length-prefixed string of an SSH public key blob. */
+export function keyTypeOf(key: Buffer): string {
+  if (key.length < 4) return 'unknown';
+  const len = key.readUInt32BE(0);
+  return key.subarray(4, 4 + len).toString('latin1');
+}
+
+export class HostKeyMismatchError extends FleetmonError {
+  constructor(
+    readonly host: string,
+    readonly expected: string,
+    readonly presented: string,
+  ) {
+    super('HOST_KEY_CHANGED', `host key of ${host} changed: expected ${expected}, got ${presented}; refusing to connect`, {
+      kind: 'ssh',
+      suggestions: [`if the host was reinstalled, update its host_key in the config (or run fleetmon keys deploy ${host})`],
+    });
+  }
+}
+
+function defaultPrivateKey(keyPath: string | null): Buffer | undefined {
+  const candidates = keyPath ? [keyPath] : [join(homedir(), '.ssh', 'id_ed25519'), join(homedir(), '.ssh', 'id_rsa')];
+  for (const p of candidates) {
+    if (existsSync(p)) return readFileSync(p);
+  }
+  if (keyPath) {
+    throw new FleetmonError('SSH_KEY_MISSING', `SSH key ${keyPath} does not exist`, {
+      kind: 'config',
+      suggestions: ['set ssh.key_path to the monitor\'s private key (fleetmon provision creates one)'],
+    });
+  }
+  return undefined;
+}
+
+export class SshTransport implements Transport {
+  readonly kind = 'ssh' as const;
+  private client: Client | null = null;
+  private connecting: Promise<Client> | null = null;
+  private current: ProbeChannel | null = null;
+  private keyError: HostKeyMismatchError | null = null;
+
+  constructor(
+    private readonly target: SshTarget,
+    private readonly probeScript: string,
+  ) {}
+
+  private connect(): Promise<Client> {
+    if (this.client) return Promise.resolve(this.client);
+    if (this.connecting) return this.connecting;
+    const t = this.target;
+    this.keyError = null;
+    const privateKey = defaultPrivateKey(t.keyPath);
+    const config: ConnectConfig = {
+      host: t.address,
+      port: t.port,
+      username: t.user,
+      readyTimeout: t.timeoutMs,
+      keepaliveInterval: Math.max(1000, Math.min(15000, t.timeoutMs)),
+      keepaliveCountMax: 3,
+      ...(privateKey ? { privateKey } : {}),
+      ...(process.env.SSH_AUTH_SOCK ? { agent: process.env.SSH_AUTH_SOCK } : {}),
+      hostVerifier: (key: Buffer) => {
+        const fp = fingerprintOf(key);
+        if (t.hostKey.pinned) {
+          if (fp === t.hostKey.pinned) return true;
+          this.keyError = new HostKeyMismatchError(t.host, t.hostKey.pinned, fp);
+          return false;
+        }
+        return t.hostKey.onUnpinned(fp, keyTypeOf(key));
+      },
+    };
+    this.connecting = new Promise<Client>((resolve, reject) => {
+      const client = new Client();
+      const timer = setTimeout(() => {
+        client.destroy();
+        reject(new FleetmonError('SSH_TIMEOUT', `ssh to ${t.address}:${t.port} timed out after ${t.timeoutMs} ms`, { kind: 'timeout' }));
+      }, t.timeoutMs + 500);
+      client.once('ready', () => {
+        clearTimeout(timer);
+        this.client = client;
+        resolve(client);
+      });
+      client.once('error', (err: Error & { level?: string }) => {
+        clearTimeout(timer);
+        client.destroy();
+        reject(this.keyError ?? new FleetmonError('SSH_CONNECT', `ssh to ${t.user}@${t.address}:${t.port}: ${errorMessage(err)}`, { kind: 'ssh' }));
+      });
+      client.on('close', () => {
+        if (this.client === client) this.client = null;
+        this.current = null;
+      });
+      client.connect(config);
+    }).finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  async channel(): Promise<ProbeChannel> {
+    if (this.current?.alive) return this.current;
+    const client = await this.connect();
+    const command = this.target.gate ? 'fleetmon-probe v1' : `sh -c ${shQuote(this.probeScript)} fleetmon-probe`;
+    const stream = await new Promise<import('ssh2').ClientChannel>((resolve, reject) => {
+      client.exec(command, (err, s) => (err ? reject(new FleetmonError('SSH_EXEC', `cannot start the probe on ${this.target.host}: ${err.message}`, { kind: 'ssh' })) : resolve(s)));
+    });
+    this.current = new ProbeChannel({
+      stdin: stream,
+      stdout: stream,
+      stderr: stream.stderr,
+      destroy: () => {
+        stream.destroy();
+        // A probe that broke its contract may sit on a wedged connection: drop it too and reconnect next time.
+        this.dropConnection();
+      },
+    });
+    return this.current;
+  }
+
+  async run(argv: string[], deadlineMs: number): Promise<{ stdout: string; stderr: string; code: number }> {
+    const client = await this.connect();
+    const command = argv.map(shQuote).join(' ');
+    return new Promise((resolve, reject) => {
+      client.exec(command, (err, stream) => {
+        if (err) return reject(new FleetmonError('SSH_EXEC', `${this.target.host}: ${err.message}`, { kind: 'ssh' }));
+        let stdout = '';
+        let stderr = '';
+        const timer = setTimeout(() => {
+          stream.close();
+          resolve({ stdout, stderr: stderr + '\n(timed out)', code: 124 });
+        }, deadlineMs);
+        stream.on('data', (d: Buffer) => (stdout += d.toString()));
+        stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        stream.on('close', (code: number | null) => {
+          clearTimeout(timer);
+          resolve({ stdout, stderr, code: code ?? 255 });
+        });
+      });
+    });
+  }
+
+  private dropConnection(): void {
+    const c = this.client;
+    this.client = null;
+    this.current = null;
+    c?.destroy();
+  }
+
+  close(): void {
+    this.current?.close();
+    this.dropConnection();
+  }
+}

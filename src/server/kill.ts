@@ -1,0 +1,108 @@
+/**
+ * Killing a tmux session is two steps and audited: the first request gets a single-use confirmation token bound
+ * to the session id and its creation time (valid 60 s); the second presents it. On the host the exact session is
+ * targeted (`=NAME`) after re-checking that a session of that name still has that creation time, so a session
+ * renamed or replaced meanwhile is left alone.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Session } from '../core/model.js';
+import type { Db } from './store/db.js';
+import type { Transport } from './collector/transport.js';
+
+export const CONFIRM_TTL_MS = 60_000;
+
+/** Exit 3: no session with that exact name and creation time. Names arrive as one argv word, never as code. */
+export const KILL_SCRIPT = [
+  'name=$1; created=$2',
+  'case $created in "" | *[!0-9]*) echo "bad creation time" >&2; exit 2 ;; esac',
+  'now=$(tmux display-message -p -t "=$name" "#{session_created}" 2>/dev/null) || now=""',
+  '[ -n "$now" ] || { echo "no such session" >&2; exit 3; }',
+  '[ "$now" = "$created" ] || { echo "session was replaced (created $now)" >&2; exit 3; }',
+  'tmux kill-session -t "=$name"',
+].join('\n');
+
+export function killArgv(session: Pick<Session, 'name' | 'created_epoch'>, viaGate: boolean): string[] {
+  if (viaGate) return ['fleetmon-kill', 'v1', Buffer.from(session.name, 'utf8').toString('base64url'), String(session.created_epoch)];
+  return ['sh', '-c', KILL_SCRIPT, 'fleetmon-kill', session.name, String(session.created_epoch)];
+}
+
+interface PendingKill {
+  sessionId: string;
+  createdEpoch: number;
+  expiresAt: number;
+  used: boolean;
+}
+
+export type ConfirmCheck =
+  | { ok: true }
+  | { ok: false; status: 403 | 409; reason: string };
+
+export class KillConfirmations {
+  private readonly pending = new Map<string, PendingKill>();
+  constructor(private readonly now: () => number = Date.now) {}
+
+  issue(session: Session): { token: string; expiresAt: number } {
+    const now = this.now();
+    for (const [t, p] of this.pending) if (p.expiresAt < now - CONFIRM_TTL_MS) this.pending.delete(t);
+    const token = randomBytes(24).toString('base64url');
+    const expiresAt = now + CONFIRM_TTL_MS;
+    this.pending.set(token, { sessionId: session.id, createdEpoch: session.created_epoch, expiresAt, used: false });
+    return { token, expiresAt };
+  }
+
+  /** Consumes the token when it is valid for this session. */
+  redeem(token: string, session: Session): ConfirmCheck {
+    const p = this.pending.get(token);
+    if (!p) return { ok: false, status: 403, reason: 'unknown confirmation token' };
+    if (p.sessionId !== session.id) return { ok: false, status: 403, reason: 'the confirmation token belongs to another session' };
+    if (p.used) return { ok: false, status: 409, reason: 'the confirmation token was already used' };
+    if (this.now() > p.expiresAt) return { ok: false, status: 409, reason: 'the confirmation token expired; ask for a new one' };
+    if (p.createdEpoch !== session.created_epoch) {
+      p.used = true;
+      return { ok: false, status: 409, reason: 'the session was replaced since the token was issued' };
+    }
+    p.used = true;
+    return { ok: true };
+  }
+}
+
+export interface KillOutcome {
+  result: 'killed' | 'gone' | 'failed';
+  detail: string;
+}
+
+export async function killOnHost(transport: Transport, session: Session, viaGate: boolean, deadlineMs: number): Promise<KillOutcome> {
+  try {
+    const r = await transport.run(killArgv(session, viaGate), deadlineMs);
+    if (r.code === 0) return { result: 'killed', detail: `session '${session.name}' killed` };
+    if (r.code === 3) return { result: 'gone', detail: r.stderr.trim() || 'the session no longer exists as it was' };
+    return { result: 'failed', detail: `exit ${r.code}: ${r.stderr.trim().slice(0, 300)}` };
+  } catch (err) {
+    return { result: 'failed', detail: (err as Error).message };
+  }
+}
+
+export interface AuditEntry {
+  id: number;
+  ts: string;
+  actor: string;
+  action: string;
+  target: string;
+  result: string;
+  detail: string | null;
+}
+
+export class AuditLog {
+  private readonly insert;
+  private readonly select;
+  constructor(db: Db) {
+    this.insert = db.prepare('INSERT INTO audit (ts, actor, action, target, result, detail) VALUES (?, ?, ?, ?, ?, ?)');
+    this.select = db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?');
+  }
+  record(ts: number, actor: string, action: string, target: string, result: string, detail: string | null): void {
+    this.insert.run(ts, actor, action, target, result, detail);
+  }
+  list(limit = 200): AuditEntry[] {
+    return (this.select.all(limit) as Array<Omit<AuditEntry, 'ts'> & { ts: number }>).map((r) => ({ ...r, ts: new Date(r.ts).toISOString() }));
+  }
+}

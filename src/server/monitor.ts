@@ -1,0 +1,164 @@
+/**
+ * The monitor: owns the poller, the store and the alert engine, and turns each finished poll cycle into one
+ * SQLite transaction and one event for the WebSocket clients.
+ */
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { FleetConfig, HostConfig } from '../core/config.js';
+import type { FleetSummary, Host, Session } from '../core/model.js';
+import { iso } from '../core/model.js';
+import { probeScriptPath } from '../paths.js';
+import { Poller, sshUserOf, type CycleResult } from './collector/poller.js';
+import { LocalTransport, SshTransport, type Transport } from './collector/transport.js';
+import type { Db } from './store/db.js';
+import { HostKeyRepository, SampleRepository } from './store/repositories.js';
+import { AlertService } from './alerts/service.js';
+
+export interface MonitorOptions {
+  config: FleetConfig;
+  db: Db;
+  log: Logger;
+  now?: () => number;
+  makeTransport?: (host: HostConfig) => Transport;
+}
+
+export class Monitor extends EventEmitter {
+  readonly poller: Poller;
+  readonly samples: SampleRepository;
+  readonly hostKeys: HostKeyRepository;
+  readonly alerts: AlertService;
+  readonly config: FleetConfig;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private retentionTimer: NodeJS.Timeout | null = null;
+
+  constructor(opts: MonitorOptions) {
+    super();
+    this.config = opts.config;
+    this.log = opts.log;
+    this.now = opts.now ?? Date.now;
+    this.samples = new SampleRepository(opts.db);
+    this.hostKeys = new HostKeyRepository(opts.db);
+    this.alerts = new AlertService(opts.db, opts.config, this.now);
+    const probe = readFileSync(probeScriptPath, 'utf8');
+    this.poller = new Poller({
+      config: opts.config,
+      now: this.now,
+      restored: this.samples.lastStates(),
+      makeTransport: opts.makeTransport ?? ((h) => this.defaultTransport(h, probe)),
+    });
+    this.poller.on('cycle', (c: CycleResult) => this.onCycle(c));
+    this.poller.on('error', (err: unknown) => this.log.error({ err }, 'poll cycle failed'));
+  }
+
+  private defaultTransport(h: HostConfig, probe: string): Transport {
+    if (h.transport === 'local') return new LocalTransport(probe);
+    const { ssh } = this.config;
+    return new SshTransport(
+      {
+        host: h.name,
+        address: h.address,
+        port: h.port ?? ssh.port,
+        user: sshUserOf(this.config, h),
+        keyPath: ssh.key_path,
+        timeoutMs: ssh.timeout * 1000,
+        gate: h.gate === true,
+        hostKey: {
+          pinned: h.host_key ?? this.hostKeys.find(h.name)?.fingerprint ?? null,
+          onUnpinned: (fingerprint, keyType) => {
+            if (ssh.accept_unknown_host_keys) return true;
+            // Trust on first use: the first key seen is recorded and every later connection must present it.
+            const known = this.hostKeys.find(h.name);
+            if (known) return known.fingerprint === fingerprint;
+            this.hostKeys.remember(h.name, fingerprint, keyType, this.now());
+            this.log.warn({ host: h.name, fingerprint }, 'host key recorded on first use; pin it with host_key in the config');
+            return true;
+          },
+        },
+      },
+      probe,
+    );
+  }
+
+  start(): void {
+    this.poller.start();
+    const retentionEvery = 10 * 60 * 1000;
+    this.retentionTimer = setInterval(() => this.runRetention(), retentionEvery);
+    this.retentionTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    await this.poller.stop();
+  }
+
+  runRetention(): { hostRows: number; sessionRows: number } {
+    const now = this.now();
+    const rawCutoff = now - this.config.server.history_retention_days * 86400_000;
+    const hourlyCutoff = now - Math.max(90, this.config.server.history_retention_days) * 86400_000;
+    const removed = this.samples.retain(rawCutoff, hourlyCutoff);
+    if (removed.hostRows > 0) this.log.info(removed, 'retention removed old samples');
+    return removed;
+  }
+
+  private onCycle(cycle: CycleResult): void {
+    const writeStarted = performance.now();
+    let changes: ReturnType<AlertService['evaluate']> = [];
+    this.samples.writeCycle(cycle.startedAt, cycle.hosts, () => {
+      changes = this.alerts.evaluate(this.poller.runtimes, cycle.finishedAt);
+    });
+    const writeMs = performance.now() - writeStarted;
+    const storedAt = this.now();
+    this.log.debug({ ms: cycle.durationMs, writeMs, polled: cycle.polled, skipped: cycle.skipped.length }, 'poll cycle');
+    this.emit('cycle', { ...cycle, writeMs, storedAt });
+    for (const c of changes) this.emit('alert', c);
+  }
+
+  hosts(): Host[] {
+    return this.poller.hosts();
+  }
+
+  host(name: string): Host | undefined {
+    return this.poller.runtime(name)?.host;
+  }
+
+  sessions(status?: 'active' | 'legacy'): Session[] {
+    return this.hosts()
+      .flatMap((h) => h.sessions)
+      .filter((s) => !status || s.status === status);
+  }
+
+  /** Accepts the canonical `host:user:name` and the short `host:name` (for sessions of the service account). */
+  session(id: string): Session | undefined {
+    const all = this.sessions();
+    const exact = all.find((s) => s.id === id);
+    if (exact) return exact;
+    const colon = id.indexOf(':');
+    if (colon < 0) return undefined;
+    const host = id.slice(0, colon);
+    const name = id.slice(colon + 1);
+    return all.find((s) => s.host === host && s.name === name);
+  }
+
+  summary(): FleetSummary {
+    const hosts = this.hosts();
+    const count = (status: Host['status']) => hosts.filter((h) => h.status === status).length;
+    const open = this.alerts.list({ state: 'open' });
+    const last = this.poller.lastCycle;
+    return {
+      hosts_total: hosts.length,
+      hosts_online: count('online'),
+      hosts_degraded: count('degraded'),
+      hosts_offline: count('offline'),
+      hosts_pending: count('pending'),
+      sessions_active: this.sessions('active').length,
+      sessions_legacy: this.sessions('legacy').length,
+      gpus: hosts.reduce((n, h) => n + h.gpu.gpus.length, 0),
+      alerts_open: open.length,
+      alerts_unacknowledged: open.filter((a) => !a.acknowledged).length,
+      last_cycle_at: iso(last?.finishedAt),
+      last_cycle_ms: last?.durationMs ?? null,
+    };
+  }
+}

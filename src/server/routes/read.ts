@@ -1,0 +1,153 @@
+/** Read-only REST routes: health, fleet, hosts, sessions, history, config. */
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { FleetSummary, Host, Session } from '../../core/model.js';
+import { HISTORY_METRICS } from '../store/repositories.js';
+import { ErrorBody, requireRead } from './guards.js';
+
+const DURATION = /^(\d+(?:\.\d+)?)(s|m|h|d|w)$/;
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 86400_000, w: 7 * 86400_000 };
+
+/** `since` is an ISO time or a duration back from now (`1h`, `7d`). */
+export function parseSince(value: string | undefined, now: number, fallbackMs: number): number | null {
+  if (value === undefined) return now - fallbackMs;
+  const d = DURATION.exec(value);
+  if (d) return now - Number(d[1]) * UNIT_MS[d[2]!]!;
+  const t = Date.parse(value);
+  return Number.isFinite(t) ? t : null;
+}
+
+export const readRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { monitor, config, version } = app.deps;
+  const now = app.deps.now ?? Date.now;
+
+  app.get(
+    '/health',
+    {
+      schema: {
+        response: {
+          200: Type.Object({
+            status: Type.Literal('ok'),
+            version: Type.String(),
+            hosts: Type.Integer(),
+            last_cycle_at: Type.Union([Type.String(), Type.Null()]),
+          }),
+        },
+      },
+    },
+    async () => ({ status: 'ok' as const, version: version ?? '0.0.0', hosts: config.hosts.length, last_cycle_at: monitor.summary().last_cycle_at }),
+  );
+
+  app.register(async (scope) => {
+    const api = scope.withTypeProvider<TypeBoxTypeProvider>();
+    api.addHook('onRequest', requireRead);
+
+    api.get('/api/summary', { schema: { response: { 200: FleetSummary } } }, async () => monitor.summary());
+
+    api.get('/api/hosts', { schema: { response: { 200: Type.Array(Host) } } }, async () => monitor.hosts());
+
+    api.get(
+      '/api/hosts/:hostname',
+      { schema: { params: Type.Object({ hostname: Type.String() }), response: { 200: Host, 404: ErrorBody } } },
+      async (req, reply) => {
+        const host = monitor.host(req.params.hostname);
+        return host ?? reply.code(404).send({ error: `no host named '${req.params.hostname}'` });
+      },
+    );
+
+    api.get(
+      '/api/hosts/:hostname/history',
+      {
+        schema: {
+          params: Type.Object({ hostname: Type.String() }),
+          querystring: Type.Object({
+            metric: Type.Union(HISTORY_METRICS.map((m) => Type.Literal(m)), { default: 'cpu_percent' }),
+            since: Type.Optional(Type.String({ description: 'ISO 8601 time or a duration such as 1h, 1d, 7d' })),
+            until: Type.Optional(Type.String()),
+            points: Type.Integer({ minimum: 2, maximum: 5000, default: 500 }),
+          }),
+          response: {
+            200: Type.Object({
+              host: Type.String(),
+              metric: Type.String(),
+              since: Type.String(),
+              until: Type.String(),
+              points: Type.Array(Type.Object({ t: Type.String(), v: Type.Union([Type.Number(), Type.Null()]) })),
+            }),
+            400: ErrorBody,
+            404: ErrorBody,
+          },
+        },
+      },
+      async (req, reply) => {
+        const { hostname } = req.params;
+        if (!monitor.host(hostname)) return reply.code(404).send({ error: `no host named '${hostname}'` });
+        const t = now();
+        const since = parseSince(req.query.since, t, 3600_000);
+        const until = req.query.until === undefined ? t : Date.parse(req.query.until);
+        if (since === null || !Number.isFinite(until) || since >= until) {
+          return reply.code(400).send({ error: 'since/until must be ISO 8601 times or durations like 1h, and since before until' });
+        }
+        const points = monitor.samples.history(hostname, req.query.metric, since, until, req.query.points);
+        return {
+          host: hostname,
+          metric: req.query.metric,
+          since: new Date(since).toISOString(),
+          until: new Date(until).toISOString(),
+          points: points.map((p) => ({ t: new Date(p.t).toISOString(), v: p.v === null ? null : Math.round(p.v * 100) / 100 })),
+        };
+      },
+    );
+
+    api.get(
+      '/api/sessions',
+      {
+        schema: {
+          querystring: Type.Object({ status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('legacy')])), host: Type.Optional(Type.String()) }),
+          response: { 200: Type.Array(Session) },
+        },
+      },
+      async (req) => monitor.sessions(req.query.status).filter((s) => !req.query.host || s.host === req.query.host),
+    );
+
+    api.get(
+      '/api/sessions/:id',
+      { schema: { params: Type.Object({ id: Type.String() }), response: { 200: Session, 404: ErrorBody } } },
+      async (req, reply) => monitor.session(req.params.id) ?? reply.code(404).send({ error: `no session '${req.params.id}'` }),
+    );
+
+    api.get(
+      '/api/config',
+      {
+        schema: {
+          response: {
+            200: Type.Object({
+              polling_interval_seconds: Type.Number(),
+              legacy_threshold_hours: Type.Number(),
+              offline_after_failures: Type.Integer(),
+              alerts: Type.Record(Type.String(), Type.Union([Type.Number(), Type.Boolean()])),
+              ssh: Type.Object({ user: Type.String(), timeout: Type.Number(), port: Type.Integer(), host_key_policy: Type.String() }),
+              server: Type.Object({ public_read: Type.Boolean(), history_retention_days: Type.Number(), auth_required_for_changes: Type.Boolean() }),
+              hosts: Type.Array(Type.Object({ name: Type.String(), address: Type.String(), has_gpu: Type.Union([Type.Boolean(), Type.Null()]), pinned: Type.Boolean(), gate: Type.Boolean(), transport: Type.String() })),
+            }),
+          },
+        },
+      },
+      // No secrets: no token, no key paths, no known_hosts contents.
+      async () => ({
+        polling_interval_seconds: config.polling_interval_seconds,
+        legacy_threshold_hours: config.legacy_threshold_hours,
+        offline_after_failures: config.offline_after_failures,
+        alerts: { ...config.alerts },
+        ssh: {
+          user: config.ssh.user,
+          timeout: config.ssh.timeout,
+          port: config.ssh.port,
+          host_key_policy: config.ssh.accept_unknown_host_keys ? 'accept-any (insecure)' : config.ssh.known_hosts ? 'known_hosts' : 'pinned or trust-on-first-use',
+        },
+        server: { public_read: app.deps.publicRead, history_retention_days: config.server.history_retention_days, auth_required_for_changes: true },
+        hosts: config.hosts.map((h) => ({ name: h.name, address: h.address, has_gpu: h.has_gpu, pinned: Boolean(h.host_key), gate: h.gate === true, transport: h.transport ?? 'ssh' })),
+      }),
+    );
+  });
+};

@@ -1,0 +1,55 @@
+/**
+ * One WebSocket per dashboard: `hosts_update` after every poll cycle and alert events as they happen. The
+ * upgrade checks the session (or token) and the Origin like any other request.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { WebSocket } from 'ws';
+import { originAllowed } from '../app.js';
+import type { AlertEvent } from '../alerts/service.js';
+
+export const wsRoutes: FastifyPluginAsync = async (app) => {
+  const clients = new Set<WebSocket>();
+  const { monitor } = app.deps;
+
+  const broadcast = (payload: string) => {
+    for (const ws of clients) {
+      // A client that cannot keep up (over 8 MiB queued) is dropped rather than allowed to grow our memory.
+      if (ws.bufferedAmount > 8 * 1024 * 1024) ws.terminate();
+      else ws.send(payload);
+    }
+  };
+  const onCycle = () => {
+    if (clients.size === 0) return;
+    broadcast(JSON.stringify({ event: 'hosts_update', data: monitor.hosts(), summary: monitor.summary() }));
+  };
+  const onAlert = (e: AlertEvent) => {
+    if (clients.size > 0) broadcast(JSON.stringify(e));
+  };
+  monitor.on('cycle', onCycle);
+  monitor.on('alert', onAlert);
+  app.addHook('onClose', async () => {
+    monitor.off('cycle', onCycle);
+    monitor.off('alert', onAlert);
+    for (const ws of clients) ws.close(1001, 'server shutting down');
+  });
+
+  app.get(
+    '/ws',
+    {
+      websocket: true,
+      preValidation: async (req, reply) => {
+        if (req.headers.origin && !originAllowed(req)) return reply.code(403).send({ error: 'cross-origin WebSocket refused' });
+        if (req.caller.kind === 'anonymous' && !app.deps.publicRead) return reply.code(401).send({ error: 'sign in first' });
+      },
+    },
+    (socket) => {
+      clients.add(socket);
+      socket.on('close', () => clients.delete(socket));
+      socket.on('error', () => clients.delete(socket));
+      socket.on('message', (raw: Buffer) => {
+        if (raw.toString() === 'ping') socket.send(JSON.stringify({ event: 'pong' }));
+      });
+      socket.send(JSON.stringify({ event: 'hosts_update', data: monitor.hosts(), summary: monitor.summary() }));
+    },
+  );
+};

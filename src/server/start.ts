@@ -1,0 +1,83 @@
+/** Listens and shuts down gracefully: the poller stops, the last cycle is written, the WAL is checkpointed. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import closeWithGrace from 'close-with-grace';
+import { pino, type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { defaultDataDir, type FleetConfig } from '../core/config.js';
+import { FleetmonError } from '../core/errors.js';
+import { packageRoot } from '../paths.js';
+import { buildApp } from './app.js';
+import { resolveApiToken, type TokenSource } from './auth.js';
+import { Monitor } from './monitor.js';
+import { closeDatabase, openDatabase, type Db } from './store/db.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  monitor: Monitor;
+  db: Db;
+  url: string;
+  token: TokenSource;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+export function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export function makeLogger(level = process.env.FLEETMON_LOG_LEVEL ?? 'info'): Logger {
+  // JSON lines (journald and log shippers read them); secrets are redacted before they are written.
+  return pino({ level, redact: ['req.headers.authorization', 'req.headers.cookie', 'token'] });
+}
+
+export async function startServer(config: FleetConfig, opts: { log?: Logger; installSignalHandlers?: boolean } = {}): Promise<RunningServer> {
+  const log = opts.log ?? makeLogger();
+  const dataDir = config.server.data_dir ?? defaultDataDir();
+  const { db, path, movedAside } = openDatabase(dataDir);
+  if (movedAside) log.error({ movedAside }, 'the database failed its integrity check and was moved aside; starting with a new one');
+  const token = resolveApiToken(config.server.token, dataDir);
+  const monitor = new Monitor({ config, db, log: log.child({ component: 'monitor' }) });
+  const app = await buildApp({ config, monitor, db, token: token.token, logger: log.child({ component: 'http' }), version: packageVersion() });
+  try {
+    await app.listen({ host: config.server.host, port: config.server.port });
+  } catch (err) {
+    await app.close();
+    await monitor.stop();
+    closeDatabase(db);
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') {
+      throw new FleetmonError('PORT_IN_USE', `port ${config.server.port} on ${config.server.host} is already in use`, {
+        kind: 'server',
+        suggestions: ['stop the other fleetmon (or program) on that port, or pass --port'],
+      });
+    }
+    throw err;
+  }
+  monitor.start();
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
+  const shownHost = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
+  const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
+  log.info({ url, db: path, hosts: config.hosts.length }, 'fleetmon serving');
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await monitor.stop();
+    await app.close();
+    closeDatabase(db);
+  };
+  if (opts.installSignalHandlers) {
+    closeWithGrace({ delay: 10_000 }, async ({ err, signal }) => {
+      if (err) log.error({ err }, 'fatal error, shutting down');
+      else log.info({ signal }, 'shutting down');
+      await close();
+    });
+  }
+  return { app, monitor, db, url, token, dataDir, close };
+}
