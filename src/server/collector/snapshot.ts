@@ -233,7 +233,7 @@ export function buildSnapshot(input: SnapshotInput): HostSnapshot {
       pane_pids: panePids,
       process_count: processes.length,
       cpu_percent: processes.length === 0 || cpuKnown.length === 0 ? null : round1(cpuKnown.reduce((a, b) => a + b, 0)),
-      memory_rss_mb: round1(processes.reduce((a, p) => a + p.rss_mb, 0)),
+      memory_rss_mb: round1(tree.reduce((a, p) => a + p.rssPages * pageMb, 0)),
       gpu_memory_mb: processes.reduce((a, p) => a + p.gpu_memory_mb, 0),
       attach_command: attachCommand(input.sshUser, input.address, input.sshPort, s.name),
       processes,
