@@ -1,8 +1,8 @@
 /**
  * Killing a tmux session is two steps and audited: the first request gets a single-use confirmation token bound
  * to the session id and its creation time (valid 60 s); the second presents it. On the host the exact session is
- * targeted (`=NAME`) after re-checking that a session of that name still has that creation time, so a session
- * renamed or replaced meanwhile is left alone.
+ * targeted after re-checking that a session of that name still has that creation time, so a session renamed or
+ * replaced meanwhile is left alone.
  */
 import { randomBytes } from 'node:crypto';
 import type { Session } from '../core/model.js';
@@ -11,14 +11,26 @@ import type { Transport } from './collector/transport.js';
 
 export const CONFIRM_TTL_MS = 60_000;
 
-/** Exit 3: no session with that exact name and creation time. Names arrive as one argv word, never as code. */
+/**
+ * Exit 3: no session with that exact name and creation time. The name arrives as one argv word and is only ever
+ * compared as a string: the session is then killed by its id ($N), because tmux's own target parser gives names
+ * such as `$(x)` another meaning even behind `=`, and ids are never reused within a tmux server.
+ */
 export const KILL_SCRIPT = [
   'name=$1; created=$2',
   'case $created in "" | *[!0-9]*) echo "bad creation time" >&2; exit 2 ;; esac',
-  'now=$(tmux display-message -p -t "=$name" "#{session_created}" 2>/dev/null) || now=""',
-  '[ -n "$now" ] || { echo "no such session" >&2; exit 3; }',
-  '[ "$now" = "$created" ] || { echo "session was replaced (created $now)" >&2; exit 3; }',
-  'tmux kill-session -t "=$name"',
+  'list=$(tmux list-sessions -F "#{session_created} #{session_id} #{session_name}" 2>/dev/null) || list=""',
+  'target=""; seen=0',
+  'while IFS= read -r line; do',
+  '  c=${line%% *}; rest=${line#* }; id=${rest%% *}; n=${rest#* }',
+  '  [ "$n" = "$name" ] || continue',
+  '  seen=1',
+  '  [ "$c" = "$created" ] && target=$id',
+  'done <<EOF',
+  '$list',
+  'EOF',
+  '[ -n "$target" ] || { [ "$seen" = 1 ] && echo "session was replaced since it was listed" >&2 || echo "no such session" >&2; exit 3; }',
+  'tmux kill-session -t "$target"',
 ].join('\n');
 
 export function killArgv(session: Pick<Session, 'name' | 'created_epoch'>, viaGate: boolean): string[] {
