@@ -106,18 +106,19 @@ export class SampleRepository {
   history(host: string, metric: HistoryMetric, since: number, until: number, maxPoints = 500): HistoryPoint[] {
     if (!HISTORY_METRICS.includes(metric)) throw new Error(`unknown metric ${metric}`);
     const bucket = Math.max(1, Math.ceil((until - since) / maxPoints));
+    // Integer division in SQL needs integer operands: bound JS numbers may arrive as REAL.
     const raw = this.db
       .prepare(
-        `SELECT (ts / @bucket) * @bucket AS t, AVG(${metric}) AS v FROM host_samples
-         WHERE host = @host AND ts >= @since AND ts <= @until GROUP BY ts / @bucket ORDER BY t`,
+        `SELECT CAST(ts / @bucket AS INTEGER) * @bucket AS t, AVG(${metric}) AS v FROM host_samples
+         WHERE host = @host AND ts >= @since AND ts <= @until GROUP BY CAST(ts / @bucket AS INTEGER) ORDER BY t`,
       )
       .all({ host, since, until, bucket }) as HistoryPoint[];
     const oldestRaw = raw[0]?.t ?? until;
     if (oldestRaw - since <= bucket) return raw;
     const hourly = this.db
       .prepare(
-        `SELECT (hour / @bucket) * @bucket AS t, AVG(${metric}) AS v FROM host_samples_hourly
-         WHERE host = @host AND hour >= @since AND hour < @before GROUP BY hour / @bucket ORDER BY t`,
+        `SELECT CAST(hour / @bucket AS INTEGER) * @bucket AS t, AVG(${metric}) AS v FROM host_samples_hourly
+         WHERE host = @host AND hour >= @since AND hour < @before GROUP BY CAST(hour / @bucket AS INTEGER) ORDER BY t`,
       )
       .all({ host, since, before: oldestRaw, bucket }) as HistoryPoint[];
     return [...hourly, ...raw];
@@ -129,7 +130,7 @@ export class SampleRepository {
    */
   retain(rawCutoff: number, hourlyCutoff: number): { hostRows: number; sessionRows: number } {
     return this.db.transaction(() => {
-      const hourExpr = '(ts / 3600000) * 3600000';
+      const hourExpr = 'CAST(ts / 3600000 AS INTEGER) * 3600000';
       this.db
         .prepare(
           `INSERT INTO host_samples_hourly (hour, host, samples, cpu_percent, memory_percent, memory_used_mb, load_1,
