@@ -6,6 +6,7 @@
  * stranger can lock out only themselves.
  */
 import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -63,12 +64,14 @@ export interface BrowserSession {
   address: string;
 }
 
-export class SessionStore {
+export class SessionStore extends EventEmitter {
   private readonly sessions = new Map<string, BrowserSession>();
   constructor(
     private readonly ttlMs = 12 * 3600_000,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    super();
+  }
 
   create(address: string): BrowserSession {
     const s = { id: randomBytes(32).toString('base64url'), createdAt: this.now(), lastSeenAt: this.now(), address };
@@ -88,12 +91,9 @@ export class SessionStore {
     return s;
   }
 
+  /** Ends a session; listeners ('ended') close what it had open, such as its WebSockets. */
   destroy(id: string): void {
-    this.sessions.delete(id);
-  }
-
-  destroyAll(): void {
-    this.sessions.clear();
+    if (this.sessions.delete(id)) this.emit('ended', id);
   }
 }
 

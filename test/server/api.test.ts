@@ -228,8 +228,11 @@ test('browser sign-in: cookie session, exact Origin for changes, per-address loc
   assert.equal(locked.statusCode, 429);
   const elsewhere = await app.inject({ method: 'POST', url: '/api/login', payload: { token: TOKEN }, remoteAddress: '10.2.2.2' });
   assert.equal(elsewhere.statusCode, 200, 'the lockout does not lock out other addresses');
+  const ws = await app.injectWS('/ws', { headers: { cookie: sid } });
+  const closed = new Promise<number>((resolve) => ws.on('close', (code: number) => resolve(code)));
   const out = await app.inject({ method: 'POST', url: '/api/logout', headers: { cookie: sid } });
   assert.equal(out.statusCode, 200);
+  assert.equal(await closed, 4001, 'signing out closes that session\'s WebSocket');
   assert.equal((await app.inject({ url: '/api/hosts', headers: { cookie: sid } })).statusCode, 401);
 });
 

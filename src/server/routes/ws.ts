@@ -9,7 +9,13 @@ import type { AlertEvent } from '../alerts/service.js';
 
 export const wsRoutes: FastifyPluginAsync = async (app) => {
   const clients = new Set<WebSocket>();
-  const { monitor } = app.deps;
+  const sessionOf = new Map<WebSocket, string>();
+  const { monitor, sessions } = app.deps;
+  // Signing out closes that browser session's sockets too.
+  const onSessionEnded = (id: string) => {
+    for (const [ws, sid] of sessionOf) if (sid === id) ws.close(4001, 'signed out');
+  };
+  sessions.on('ended', onSessionEnded);
 
   const broadcast = (payload: string) => {
     for (const ws of clients) {
@@ -30,6 +36,7 @@ export const wsRoutes: FastifyPluginAsync = async (app) => {
   app.addHook('onClose', async () => {
     monitor.off('cycle', onCycle);
     monitor.off('alert', onAlert);
+    sessions.off('ended', onSessionEnded);
     for (const ws of clients) ws.close(1001, 'server shutting down');
   });
 
@@ -42,10 +49,15 @@ export const wsRoutes: FastifyPluginAsync = async (app) => {
         if (req.caller.kind === 'anonymous' && !app.deps.publicRead) return reply.code(401).send({ error: 'sign in first' });
       },
     },
-    (socket) => {
+    (socket, req) => {
       clients.add(socket);
-      socket.on('close', () => clients.delete(socket));
-      socket.on('error', () => clients.delete(socket));
+      if (req.caller.sessionId) sessionOf.set(socket, req.caller.sessionId);
+      const forget = () => {
+        clients.delete(socket);
+        sessionOf.delete(socket);
+      };
+      socket.on('close', forget);
+      socket.on('error', forget);
       socket.on('message', (raw: Buffer) => {
         if (raw.toString() === 'ping') socket.send(JSON.stringify({ event: 'pong' }));
       });
