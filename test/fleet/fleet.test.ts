@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { FAKE_GPU_UUID, fleetPids, startFleet, type FakeHost, type Fleet } from './fleet.js';
+import { FAKE_GPU_UUID, fleetConfigSection, fleetPids, startFleet, type FakeHost, type Fleet } from './fleet.js';
+import { parseConfigObject } from '../../src/core/config.js';
 import { connectSsh, sshExec } from './ssh-exec.js';
 import { isAlive, listeningTcp4, pidsWithEnv } from './proc.js';
 
@@ -51,8 +52,11 @@ describe('test fleet', { timeout: 60_000 }, () => {
     const knownHosts = readFileSync(fleet.knownHostsPath, 'utf8');
     for (const h of fleet.hosts) {
       assert.match(h.address, /^127\.0\.\d+\.\d+$/);
+      // The in-process key files are what ssh-keygen itself reads and derives.
       const printed = execFileSync('ssh-keygen', ['-lf', h.hostKeyPath], { encoding: 'utf8' }).split(' ')[1];
       assert.equal(h.hostKeyFingerprint, printed);
+      const derived = execFileSync('ssh-keygen', ['-y', '-f', h.hostKeyPath], { encoding: 'utf8' }).trim();
+      assert.equal(`${derived.split(' ')[0]} ${derived.split(' ')[1]}`, h.hostPublicKey);
       assert.ok(knownHosts.includes(`${h.address} ${h.hostPublicKey}\n`));
       const r = await ssh(h, 'id -un; echo "$SSH_CONNECTION"');
       assert.equal(r.code, 0, r.stderr);
@@ -61,6 +65,15 @@ describe('test fleet', { timeout: 60_000 }, () => {
       assert.equal(connection?.split(' ')[2], h.address); // reached this host's sshd, not another's
     }
     await assert.rejects(sshExec({ ...beta, hostKeyFingerprint: alpha.hostKeyFingerprint }, fleet, 'true'), /host key mismatch/);
+  });
+
+  it('describes itself as a valid fleetmon config section', () => {
+    const config = parseConfigObject(fleetConfigSection(fleet), '<fleet>');
+    assert.equal(config.ssh.key_path, fleet.keyPath);
+    assert.deepEqual(
+      config.hosts.map((h) => [h.name, h.address, h.has_gpu, h.host_key]),
+      fleet.hosts.map((h) => [h.name, h.address, h.gpu, h.hostKeyFingerprint]),
+    );
   });
 
   it("gives sessions the host's own TMUX_TMPDIR and PATH", async () => {

@@ -3,7 +3,7 @@
  * service account but each with its own tmux server (sshd's `SetEnv TMUX_TMPDIR=…`) and its own PATH (`SetEnv
  * PATH=<host dir>/bin:…`), where a fake nvidia-smi replaying a real H100 capture and a tmux wrapper live.
  *
- * Needs root (sshd binds port 22 and switches users), /usr/sbin/sshd, ssh-keygen and tmux. Linux routes all of
+ * Needs root (sshd binds port 22 and switches users), /usr/sbin/sshd and tmux. Linux routes all of
  * 127.0.0.0/8 to the loopback interface, so no address has to be added.
  *
  * Cleanup is layered because a crashed test must not leave sshd bound: fleet.stop() kills sshd trees, tmux servers
@@ -34,7 +34,12 @@ import {
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { descendants, isAlive, listeningTcp4, listeningTcp4Cached, pidsMatching, processState, processTable, signal } from './proc.js';
+import type { HostConfig, SshConfigSchema } from '../../src/core/config.js';
+import type { Static } from '@sinclair/typebox';
+import { generateEd25519 } from './openssh-key.js';
+
+type SshConfig = Static<typeof SshConfigSchema>;
+import { descendants, holdsSocket, isAlive, listeningTcp4, listeningTcp4Cached, pidsMatching, processState, signal } from './proc.js';
 
 export type GpuMode = 'replay' | 'missing' | 'fail' | 'hang' | 'na';
 
@@ -505,6 +510,7 @@ interface Shared {
   tmuxBin: string;
   gpuDataDir: string;
   nvidiaSmiTemplate: string;
+  tmuxWrapperTemplate: string;
   sshdConfig: string[];
   startTimeoutMs: number;
 }
@@ -521,13 +527,15 @@ class HostImpl implements FakeHost {
   readonly gpu: boolean;
   hostKeyFingerprint = '';
   hostPublicKey = '';
+  /** Set once the fleet is torn down: the host's files are gone, so it cannot start again. */
+  closed = false;
   private child: ChildProcess | undefined;
   private mode: GpuMode;
 
   constructor(
     readonly name: string,
-    readonly index: number,
-    readonly address: string,
+    public index: number,
+    public address: string,
     readonly root: string,
     spec: FakeHostSpec,
     private readonly shared: Shared,
@@ -569,15 +577,19 @@ class HostImpl implements FakeHost {
     chmodSync(this.root, 0o755);
     mkdirSync(this.tmuxTmpdir, { mode: 0o700 });
     chownSync(this.tmuxTmpdir, account.uid, account.gid);
-    await mustRun('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `fleetmon-fake-host ${this.name}`, '-f', this.hostKeyPath]);
-    const pub = readFileSync(`${this.hostKeyPath}.pub`, 'utf8').trim().split(/\s+/);
+    const pub = writeKeyPair(this.hostKeyPath, `fleetmon-fake-host-${this.name.replace(/[^\w.-]/g, '_')}`).split(' ');
     this.hostPublicKey = `${pub[0]} ${pub[1]}`;
     this.hostKeyFingerprint = fingerprintOf(this.hostPublicKey);
-    const tmuxWrapper = readFileSync(join(HERE, 'tmux-wrapper.sh'), 'utf8')
+    const tmuxWrapper = this.shared.tmuxWrapperTemplate
       .replace('@HANG_MARKER@', shQuote(join(this.root, 'fleetmon-hang')))
       .replace('@TMUX@', shQuote(this.shared.tmuxBin));
     writeFileSync(join(this.binDir, 'tmux'), tmuxWrapper, { mode: 0o755 });
     this.setGpuMode(this.mode);
+    this.writeConfig();
+  }
+
+  /** sshd_config for the current address (rewritten when startFleet moves a host off a stolen address). */
+  writeConfig(): void {
     const config = [
       `# fake host ${JSON.stringify(this.name)} of a fleetmon test fleet`,
       `ListenAddress ${this.address}:22`,
@@ -610,6 +622,7 @@ class HostImpl implements FakeHost {
   }
 
   async start(): Promise<void> {
+    if (this.closed) throw new Error(`fake host ${this.name}: its fleet was stopped`);
     if (this.running) return;
     const sshdArgs = [SSHD, '-D', '-f', join(this.root, 'sshd_config'), '-E', this.logPath];
     // pdeathsig: if the test process dies without running any hook, the kernel kills the listener and the address
@@ -623,8 +636,14 @@ class HostImpl implements FakeHost {
     let spawnError: Error | undefined;
     child.on('error', (err) => (spawnError = err));
     const key = `${this.address}:22`;
+    // Listening is not enough: someone else's sshd may hold the address (it was free when allocated). Ready means
+    // the socket on it is our child's.
+    const ours = () => {
+      const inode = listeningTcp4Cached().get(key);
+      return inode !== undefined && child.pid !== undefined && holdsSocket(child.pid, inode);
+    };
     await waitFor(
-      () => listeningTcp4Cached().has(key),
+      ours,
       this.shared.startTimeoutMs,
       `sshd of ${this.name} to listen on ${key}`,
       () => {
@@ -636,7 +655,7 @@ class HostImpl implements FakeHost {
         } catch {
           // no log
         }
-        return `sshd of ${this.name} (${key}) exited ${child.exitCode ?? child.signalCode}: ${log}`;
+        return `sshd of ${this.name} (${key}) exited ${child.exitCode ?? child.signalCode}: ${log || '(no log)'}`;
       },
     );
   }
@@ -692,6 +711,25 @@ class HostImpl implements FakeHost {
     const text = rows.map((r) => `${r.gpuUuid ?? FAKE_GPU_UUID}, ${r.pid}, ${r.processName}, ${r.usedMemoryMiB}\n`).join('');
     writeAtomic(path, text, 0o644);
   }
+}
+
+/** PATH (0600) and PATH.pub (0644), like `ssh-keygen -t ed25519 -N '' -C COMMENT -f PATH`; returns the .pub line. */
+function writeKeyPair(path: string, comment: string): string {
+  const pair = generateEd25519(comment);
+  writeFileSync(path, pair.privateKey, { mode: 0o600 });
+  writeFileSync(`${path}.pub`, `${pair.publicKey}\n`, { mode: 0o644 });
+  return pair.publicKey;
+}
+
+/**
+ * The `ssh:` and `hosts:` parts of a fleetmon config for this fleet (keys pinned through its known_hosts and per
+ * host), to merge into what a test passes to the config loader or writes as YAML.
+ */
+export function fleetConfigSection(fleet: Fleet): { ssh: Partial<SshConfig>; hosts: HostConfig[] } {
+  return {
+    ssh: { user: fleet.user, key_path: fleet.keyPath, known_hosts: fleet.knownHostsPath, accept_unknown_host_keys: false },
+    hosts: fleet.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, has_gpu: h.gpu, host_key: h.hostKeyFingerprint })),
+  };
 }
 
 /** Write via rename, so a fake nvidia-smi running at that moment reads the old or the new file, never half. */
@@ -788,6 +826,7 @@ class FleetImpl implements Fleet {
   destroySync(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    for (const h of this.hosts) h.closed = true;
     const listeners = this.hosts.map((h) => h.takeChild()?.pid).filter((p): p is number => p !== undefined);
     killAndRemoveSync(this.root, listeners);
     releaseIndices(this.indices);
@@ -849,10 +888,10 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
   live.add(fleet);
   installHooks();
   try {
-    fleet.indices = allocateIndices(specs.length, root, forcedBase(opts));
+    const forced = forcedBase(opts);
+    fleet.indices = allocateIndices(specs.length, root, forced);
 
-    await mustRun('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `fleetmon-fleet pid=${process.pid} root=${root}`, '-f', fleet.keyPath]);
-    fleet.publicKey = readFileSync(`${fleet.keyPath}.pub`, 'utf8').trim();
+    fleet.publicKey = writeKeyPair(fleet.keyPath, `fleetmon-fleet pid=${process.pid} root=${root}`);
     editAuthorizedKeys(account, (lines) => [...lines, fleet.publicKey]);
 
     const gpuDataDir = join(root, 'gpu-data');
@@ -868,6 +907,7 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
       tmuxBin: findTmux(),
       gpuDataDir,
       nvidiaSmiTemplate: readFileSync(join(HERE, 'fake-nvidia-smi.sh'), 'utf8').replace('@DATA_DIR@', shQuote(gpuDataDir)),
+      tmuxWrapperTemplate: readFileSync(join(HERE, 'tmux-wrapper.sh'), 'utf8'),
       sshdConfig: opts.sshdConfig ?? [],
       startTimeoutMs: opts.startTimeoutMs ?? 15_000,
     };
@@ -875,9 +915,23 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
       const k = fleet.indices[i] as number;
       return new HostImpl(spec.name, k, indexToAddress(k), join(root, `host${k}`), spec, shared);
     });
+    const auto = forced === undefined;
     await mapLimit(fleet.hosts, opts.concurrency ?? 32, async (h) => {
       await h.prepare();
-      await h.start();
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await h.start();
+          return;
+        } catch (err) {
+          // Another program took an automatically picked address after we checked it: move to a fresh one.
+          if (!auto || attempt >= 3 || !/Address already in use|Cannot bind/.test(String(err))) throw err;
+          const [k] = allocateIndices(1, root, undefined);
+          fleet.indices.push(k as number);
+          h.index = k as number;
+          h.address = indexToAddress(k as number);
+          h.writeConfig();
+        }
+      }
     });
     writeFileSync(fleet.knownHostsPath, fleet.hosts.map((h) => `${h.address} ${h.hostPublicKey}\n`).join(''), { mode: 0o644 });
     return fleet;

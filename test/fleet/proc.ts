@@ -3,11 +3,11 @@
  * or finding every process a fleet left behind, costs file reads instead of a fork per question. All synchronous:
  * the exit hook that cleans up after a crashed test run may only do synchronous work.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
-/** "a.b.c.d:port" of every IPv4 TCP socket in LISTEN state, from /proc/net/tcp. */
-export function listeningTcp4(): Set<string> {
-  const out = new Set<string>();
+/** "a.b.c.d:port" → socket inode of every IPv4 TCP socket in LISTEN state, from /proc/net/tcp. */
+export function listeningTcp4(): Map<string, string> {
+  const out = new Map<string, string>();
   const lines = readFileSync('/proc/net/tcp', 'utf8').split('\n');
   for (const line of lines.slice(1)) {
     const f = line.trim().split(/\s+/);
@@ -18,17 +18,35 @@ export function listeningTcp4(): Set<string> {
     // The address is the kernel's __be32 printed as a host-order integer: on little-endian hosts the bytes are
     // reversed. Every machine this runs on (x86_64, arm64) is little-endian.
     const bytes = [6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16));
-    out.add(`${bytes.join('.')}:${parseInt(portHex, 16)}`);
+    out.set(`${bytes.join('.')}:${parseInt(portHex, 16)}`, f[9] ?? '');
   }
   return out;
 }
 
-let cached: { at: number; set: Set<string> } | undefined;
+let cached: { at: number; map: Map<string, string> } | undefined;
 /** listeningTcp4(), re-read at most every `maxAgeMs`: many waiters polling together share one read. */
-export function listeningTcp4Cached(maxAgeMs = 15): Set<string> {
+export function listeningTcp4Cached(maxAgeMs = 15): Map<string, string> {
   const now = Date.now();
-  if (cached === undefined || now - cached.at > maxAgeMs) cached = { at: now, set: listeningTcp4() };
-  return cached.set;
+  if (cached === undefined || now - cached.at > maxAgeMs) cached = { at: now, map: listeningTcp4() };
+  return cached.map;
+}
+
+/** Whether process `pid` holds the socket with this inode (so a listener on an address is that process's). */
+export function holdsSocket(pid: number, inode: string): boolean {
+  const want = `socket:[${inode}]`;
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return false;
+  }
+  return fds.some((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`) === want;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** pid → ppid of every process now. Processes that vanish while being read are skipped. */
