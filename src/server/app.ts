@@ -15,6 +15,7 @@ import { readRoutes } from './routes/read.js';
 import { actionRoutes } from './routes/actions.js';
 import { authRoutes } from './routes/auth.js';
 import { wsRoutes } from './routes/ws.js';
+import { metricsRoutes } from './routes/metrics.js';
 import type { Db } from './store/db.js';
 
 export interface AppDeps {
@@ -91,6 +92,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(actionRoutes);
   await app.register(authRoutes);
   await app.register(wsRoutes);
+  await app.register(metricsRoutes);
   return app;
 }
 

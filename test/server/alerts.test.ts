@@ -134,3 +134,12 @@ test('a changed host key is a critical alert', () => {
   const changes = evaluateAlerts([{ host: h, hostKeyChanged: { expected: 'SHA256:a', presented: 'SHA256:b' } }], [], thresholds);
   assert.ok(changes.raise.some((c) => c.type === 'host_key_changed' && c.severity === 'critical'));
 });
+
+test('metrics label values are escaped so a session name cannot break the exposition format', async () => {
+  const { renderMetrics } = await import('../../src/server/routes/metrics.js');
+  const h = host({ sessions: [session('a"b\\c\nd', { status: 'legacy' })] });
+  const text = renderMetrics([h], 2);
+  assert.match(text, /^fleetmon_session_legacy\{host="h1",user="fleetmon",session="a\\"b\\\\c\\nd"\} 1$/m);
+  assert.match(text, /^fleetmon_gpu_temperature_celsius\{host="h1",gpu="0",name="NVIDIA H100 80GB HBM3"\} 62$/m);
+  assert.equal(text.split('\n').filter((l) => l.startsWith('fleetmon_session_legacy{')).length, 1);
+});

@@ -250,3 +250,13 @@ test('WebSocket: refuses anonymous clients, sends hosts_update after each cycle'
   assert.ok(update, JSON.stringify(events.map((e) => e.event)));
   assert.equal(update.data[0]?.name, 'local');
 });
+
+test('Prometheus exposition of the fleet, with label values escaped', async () => {
+  assert.equal((await app.inject({ url: '/metrics' })).statusCode, 401);
+  const res = await app.inject({ url: '/metrics', headers: auth });
+  assert.equal(res.statusCode, 200);
+  assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  assert.match(res.body, /^fleetmon_host_up\{host="local"\} 1$/m);
+  assert.match(res.body, /^# TYPE fleetmon_session_rss_bytes gauge$/m);
+  assert.match(res.body, /^fleetmon_alerts_open \d+$/m);
+});
