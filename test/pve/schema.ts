@@ -150,6 +150,7 @@ function addError(errors: ParamErrors, path: string, message: string): void {
 
 /** `net[n]` → the schema for `net5` when 5 is in range. */
 function lookupProperty(props: Record<string, ParamSchema>, key: string): ParamSchema | undefined {
+  if (key.endsWith('[n]')) return undefined; // the dump's collapsed name is not a real parameter
   if (Object.hasOwn(props, key)) return props[key];
   const m = /^([a-z]+)(\d+)$/.exec(key);
   if (m?.[1] && m[2] !== undefined) {
