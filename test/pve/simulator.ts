@@ -168,7 +168,9 @@ export interface PveSimulator {
   schema: ApiSchema;
   state: SimState;
   requests: SimRequest[];
-  /** TLS handshakes completed by clients (a refused pin still completes one, then sends nothing). */
+  /** TCP connections accepted on the API port (a client refusing the pin still connects, then sends nothing). */
+  readonly connections: number;
+  /** TLS handshakes the server saw complete. */
   readonly tlsHandshakes: number;
   invalidRequests(): SimRequest[];
   close(): Promise<void>;
@@ -295,6 +297,7 @@ export async function startPveSimulator(opts: PveSimulatorOptions = {}): Promise
   const requests: SimRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
   let tlsHandshakes = 0;
+  let connections = 0;
   let pidCounter = 0x1a2b0;
 
   const later = (ms: number, fn: () => void) => {
@@ -958,6 +961,9 @@ export async function startPveSimulator(opts: PveSimulatorOptions = {}): Promise
       if (!res.headersSent) send(res, 500, String(err), { data: null, message: `${String(err)}\n` });
     });
   });
+  server.on('connection', () => {
+    connections++;
+  });
   server.on('secureConnection', () => {
     tlsHandshakes++;
   });
@@ -994,6 +1000,9 @@ export async function startPveSimulator(opts: PveSimulatorOptions = {}): Promise
     schema,
     state,
     requests,
+    get connections() {
+      return connections;
+    },
     get tlsHandshakes() {
       return tlsHandshakes;
     },
