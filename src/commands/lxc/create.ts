@@ -118,7 +118,8 @@ pin mismatch); 10 not found (node, storage, bridge, template).`;
       force: flags.force,
       sshPort: flags['ssh-port'],
     });
-    const warn = (m: string) => this.warn(m);
+    // Not this.warn(): in development mode oclif appends a stack trace to every warning.
+    const warn = (m: string) => this.logToStderr(`Warning: ${m}`);
     const client = connectFromFlags(flags, warn);
     let result: LxcCreateResult;
     try {

@@ -36,7 +36,8 @@ deadline; 8 refused (not a fleetmon container, a VM, or locked); 9 authenticatio
 
   async run(): Promise<LxcDestroyResult> {
     const { args, flags } = await this.parse(LxcDestroy);
-    const warn = (m: string) => this.warn(m);
+    // Not this.warn(): in development mode oclif appends a stack trace to every warning.
+    const warn = (m: string) => this.logToStderr(`Warning: ${m}`);
     const client = connectFromFlags(flags, warn);
     let result: LxcDestroyResult;
     try {
