@@ -242,6 +242,8 @@ export async function gatherLxcFacts(client: PveClient, spec: LxcSpec, note: (m:
       conflicts.push(match);
       match = undefined;
     }
+    // A container with this hostname under another VMID: creating a second one is not what a re-run should do.
+    if (!match) conflicts.push(...vms.filter((r) => r.type === 'lxc' && r.name === spec.hostname));
   } else {
     const named = vms.filter((r) => r.type === 'lxc' && r.name === spec.hostname);
     if (named.length > 1) conflicts.push(...named);
@@ -553,7 +555,13 @@ export function planLxc(spec: LxcSpec, facts: LxcFacts): LxcPlan {
     }
   }
   const sameName = facts.conflicts.filter((c) => c.type === 'lxc');
-  if (sameName.length) {
+  if (sameName.length && spec.vmid !== undefined) {
+    blockers.push(
+      blocker('LXC_HOSTNAME_TAKEN', 'conflict', `a container named '${spec.hostname}' already exists: ${sameName.map((c) => `CT ${c.vmid} on ${c.node ?? '?'}`).join(', ')}`, [
+        `pass its VMID (${sameName[0]?.vmid ?? ''}) to use it, or another --hostname for a second monitor`,
+      ]),
+    );
+  } else if (sameName.length) {
     blockers.push(
       blocker('LXC_AMBIGUOUS', 'conflict', `${sameName.length} containers are named '${spec.hostname}': ${sameName.map((c) => `${c.vmid} on ${c.node ?? '?'}`).join(', ')}`, [
         'pass the VMID of the one to use',

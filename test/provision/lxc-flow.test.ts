@@ -104,6 +104,9 @@ describe('lxc create', () => {
     assert.equal(restarted.action, 'existing');
     assert.equal(restarted.started, true);
     assert.deepEqual(changes(s, mark2), ['POST POST /nodes/{node}/lxc/{vmid}/status/start']);
+    assert.equal((await create(s, { vmid: 200 })).action, 'existing', 'found by VMID too');
+    const other = await createFails(s, { vmid: 250 });
+    assert.equal(other.code, 'LXC_HOSTNAME_TAKEN', 'a second container with the same hostname is not created');
     allValid(s);
   });
 

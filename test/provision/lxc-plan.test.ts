@@ -120,6 +120,9 @@ describe('planLxc: create', () => {
     assert.equal(blockerError(vm)?.exit, EXIT.conflict);
     const two = planLxc(testSpec(), facts({ conflicts: [{ id: 'lxc/201', type: 'lxc', vmid: 201, name: 'fleetmon' }, { id: 'lxc/202', type: 'lxc', vmid: 202, name: 'fleetmon' }] }));
     assert.equal(two.blockers[0]?.code, 'LXC_AMBIGUOUS');
+    const taken = planLxc(testSpec({ vmid: 210 }), facts({ vmid: 210, conflicts: [{ id: 'lxc/200', type: 'lxc', vmid: 200, name: 'fleetmon', node: 'pve' }] }));
+    assert.equal(taken.blockers[0]?.code, 'LXC_HOSTNAME_TAKEN');
+    assert.match(taken.blockers[0]?.suggestions[0] ?? '', /pass its VMID \(200\)/);
   });
 });
 
