@@ -8,7 +8,16 @@ import { FleetmonError } from '../core/errors.js';
 export abstract class BaseCommand extends Command {
   static override enableJsonFlag = true;
 
-  protected override async catch(err: Error & { exitCode?: number; oclif?: { exit?: number } }): Promise<unknown> {
+  protected override async catch(caught: Error & { exitCode?: number; oclif?: { exit?: number }; parse?: unknown }): Promise<unknown> {
+    // oclif's flag/argument errors carry the whole parse, flag values included (a token from the environment, say);
+    // under --json oclif would print all of that and exit 1. Report them as the usage errors they are.
+    const err =
+      caught.parse !== undefined && !(caught instanceof FleetmonError)
+        ? new FleetmonError('USAGE', caught.message.replace(/\s*See more help with --help\s*$/, ''), {
+            kind: 'usage',
+            suggestions: [`see: ${this.config.bin} ${(this.id ?? '').replace(/:/g, ' ')} --help`],
+          })
+        : caught;
     if (err instanceof FleetmonError) {
       if (process.env.FLEETMON_DEBUG) this.logToStderr(err.stack ?? String(err));
       if (this.jsonEnabled()) {

@@ -1,0 +1,59 @@
+import { Args } from '@oclif/core';
+import { BaseCommand } from '../../cli/base.js';
+import { connectFromFlags, proxmoxFlags, rendererFor } from '../../cli/proxmox-flags.js';
+import { toFleetmonError } from '../../provision/proxmox/errors.js';
+import { realClock } from '../../provision/proxmox/wait.js';
+import { destroyLxc, FLEETMON_TAG, type LxcDestroyResult } from '../../provision/lxc.js';
+
+export default class LxcDestroy extends BaseCommand {
+  static override summary = 'Stop and remove a container that fleetmon created.';
+
+  static override description = `Removes only containers that carry the '${FLEETMON_TAG}' tag (lxc create always sets \
+it); anything else is refused. A running container is stopped first; its disks go with it and it is dropped from \
+pools, replication and HA. A VMID that does not exist is success: there is nothing to remove.
+
+The token needs VM.Audit, VM.PowerMgmt and VM.Allocate on /vms/VMID.
+
+Exit status: 0 removed or already gone; 2 bad arguments; 5 Proxmox error (a task failed); 7 a task passed its \
+deadline; 8 refused (not a fleetmon container, a VM, or locked); 9 authentication, privilege or TLS trust failure.`;
+
+  static override examples = [
+    {
+      description: 'Remove CT 200',
+      command: '<%= config.bin %> <%= command.id %> 200 --proxmox https://pve1:8006 --ca-file pve-root-ca.pem',
+    },
+    {
+      description: 'As JSON (FLEETMON_PVE_URL, FLEETMON_PVE_TOKEN and FLEETMON_PVE_FINGERPRINT set)',
+      command: '<%= config.bin %> <%= command.id %> 200 --json',
+    },
+  ];
+
+  static override args = {
+    vmid: Args.integer({ description: 'VMID of the container', required: true, min: 100, max: 999_999_999 }),
+  };
+
+  static override flags = { ...proxmoxFlags };
+
+  async run(): Promise<LxcDestroyResult> {
+    const { args, flags } = await this.parse(LxcDestroy);
+    // Not this.warn(): in development mode oclif appends a stack trace to every warning.
+    const warn = (m: string) => this.logToStderr(`Warning: ${m}`);
+    const client = connectFromFlags(flags, warn);
+    let result: LxcDestroyResult;
+    try {
+      result = await destroyLxc(args.vmid, {
+        client,
+        clock: realClock,
+        renderer: rendererFor(this.jsonEnabled()),
+        taskTimeoutMs: flags['task-timeout'],
+        warn,
+      });
+    } catch (err) {
+      throw toFleetmonError(err);
+    } finally {
+      await client.close();
+    }
+    this.say(result.alreadyGone ? `CT ${result.vmid} does not exist: nothing to do.` : `CT ${result.vmid} '${result.hostname ?? ''}' removed from ${result.node ?? '?'}.`);
+    return result;
+  }
+}
