@@ -55,7 +55,9 @@ describe('dashboard against a live server', { skip: SKIP_BROWSER || SKIP_TMUX },
     data = tempDir('fleetmon-dash-data-');
     ts = await startTestServer(fleetConfig, data.path);
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: ts.url });
+    page = await context.newPage();
     seen = watch(page);
     page.setDefaultTimeout(10_000);
   });
@@ -80,6 +82,11 @@ describe('dashboard against a live server', { skip: SKIP_BROWSER || SKIP_TMUX },
     assert.match(text, /\d+\.\d\d \d+\.\d\d \d+\.\d\d/, 'load averages');
     assert.match(await row('attached-work').innerText(), /attached/);
     assert.match(await row('old-job').locator('.attach-cmd').innerText(), /tmux attach -t =old-job/);
+    // The copy button puts the attach command on the clipboard.
+    await row('attached-work').locator('.copy-btn').click();
+    await row('attached-work').locator('.copy-btn', { hasText: 'copied' }).waitFor();
+    const clip = await page.evaluate(() => navigator.clipboard.readText());
+    assert.equal(clip, await row('attached-work').locator('.attach-cmd').textContent());
     assert.match((await page.locator('#updated').textContent()) ?? '', /^updated \d\d:\d\d:\d\d$/);
     assert.equal(await page.locator('.tab[data-tab="hosts"] .tab-count').textContent(), '1');
   });
@@ -199,13 +206,21 @@ describe('dashboard against a live server', { skip: SKIP_BROWSER || SKIP_TMUX },
     assert.equal(await page.locator('#history .chart').count(), 3, 'CPU, memory and network (no GPU on this host)');
     assert.equal(await horizontalOverflow(page), 0);
     await screenshot(page, 'live-history-phone', false);
+    // A link opens the history too; once the host's data is in, its GPU-less chart set is shown.
+    await page.goto(`${ts.url}/?tab=hosts&host=${HOST}`);
+    await page.locator('#history .chart canvas').first().waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('#history .chart').length === 3);
     await page.keyboard.press('Escape');
     await page.locator('#history').waitFor({ state: 'hidden' });
+    assert.doesNotMatch(page.url(), /host=/);
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
   test('stopping the server shows offline; the page recovers when it returns', async () => {
     const port = ts.port;
+    await page.evaluate(() => {
+      (window as unknown as { __sameDocument: boolean }).__sameDocument = true;
+    });
     await ts.server.close();
     await waitConn('offline', 10_000);
     await page.locator('#offline-note').waitFor();
@@ -216,6 +231,9 @@ describe('dashboard against a live server', { skip: SKIP_BROWSER || SKIP_TMUX },
     await page.locator('#offline-note').waitFor({ state: 'hidden' });
     await row('ws-new').waitFor();
     assert.equal(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument), true, 'recovered without a reload');
+    // The restarted server forgot the browser session: the page notices and offers sign-in again.
+    await page.locator('#signin-btn').waitFor();
+    assert.equal(await page.locator('#signout-btn').isVisible(), false);
     assert.deepEqual(seen.errors, []);
     assert.deepEqual(seen.dialogs, []);
   });

@@ -133,6 +133,32 @@ describe('dashboard with a mocked GPU fleet', { skip: SKIP_BROWSER }, () => {
     await p.close();
   });
 
+  test('without a WebSocket the page polls the REST API and says so', async () => {
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    const polled: string[] = [];
+    await p.route(/\/api\/(config|alerts|hosts|summary)(\?.*)?$/, (route) => {
+      const path = new URL(route.request().url()).pathname;
+      polled.push(path);
+      const body = path === '/api/config' ? { ...CONFIG, polling_interval_seconds: 1 } : path === '/api/alerts' ? ALERTS : path === '/api/hosts' ? fleet() : summaryOf(fleet(), ALERTS, NOW);
+      return route.fulfill({ json: body });
+    });
+    // A proxy that refuses WebSockets: every attempt is closed at once.
+    let attempts = 0;
+    await p.routeWebSocket(/\/ws$/, (ws) => {
+      attempts += 1;
+      void ws.close({ code: 1011, reason: 'no websockets here' });
+    });
+    await p.goto(`${ts.url}/?tab=hosts`);
+    await p.waitForFunction(() => document.getElementById('conn-label')?.textContent === 'polling');
+    await p.locator('article[data-host="gpu-h100"] section.gpu[data-gpu-index="0"]').waitFor();
+    const before = polled.filter((x) => x === '/api/hosts').length;
+    await p.waitForTimeout(2300);
+    assert.ok(polled.filter((x) => x === '/api/hosts').length > before, 'it keeps polling');
+    assert.ok(attempts >= 2, `and keeps trying the WebSocket (${attempts} attempts)`);
+    await ctx.close();
+  });
+
   test('loading, then the fleet from the WebSocket: host cards with GPU panels', async () => {
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     // Notifications recorded instead of shown; permission as if the user had allowed them.

@@ -45,7 +45,7 @@ const state = {
   /** sessions killed from this page, hidden until the server's next cycles stop reporting them */
   killed: new Map(),
   copied: null,
-  history: { host: new URLSearchParams(location.search).get('host'), range: '1h', charts: [], timer: null, seq: 0 },
+  history: { host: new URLSearchParams(location.search).get('host'), range: '1h', charts: [], timer: null, seq: 0, provisional: false },
   signin: { mode: null, retry: null },
   notified: new Set(),
 };
@@ -230,10 +230,12 @@ function onMessage(msg) {
   switch (msg.event) {
     case 'hosts_update':
       setHosts(msg.data, msg.summary);
+      refreshProvisionalHistory();
       break;
     case 'snapshot':
       setHosts(msg.hosts, msg.summary);
       setAlerts(msg.alerts, { notify: true });
+      refreshProvisionalHistory();
       break;
     case 'alert_new':
     case 'alert_updated':
@@ -411,6 +413,8 @@ function openHistory(name, { push = true } = {}) {
   $('history').hidden = false;
   document.body.classList.add('modal-open');
   const host = state.hosts?.find((x) => x.name === name);
+  // Opened from a link before the first data: show every chart, and rebuild once the host is known.
+  hs.provisional = !host;
   const hasGpu = host ? host.has_gpu || host.gpu.gpus.length > 0 : true;
   for (const c of hs.charts) c.chart.destroy();
   const box = $('history-charts');
@@ -430,6 +434,11 @@ function openHistory(name, { push = true } = {}) {
   setRange(hs.range);
   $('history-close').focus();
   log(`history of ${name} opened`);
+}
+
+function refreshProvisionalHistory() {
+  const hs = state.history;
+  if (hs.host && hs.provisional && state.hosts?.some((x) => x.name === hs.host)) openHistory(hs.host, { push: false });
 }
 
 function setRange(range) {
