@@ -1,0 +1,318 @@
+/**
+ * DOM builders. Every string that comes from the fleet (host, session, process and GPU names, alert messages,
+ * error texts) goes into the page through textContent or an attribute value, never as HTML: a session named
+ * `<img src=x onerror=alert(1)>` shows as those characters.
+ */
+import {
+  ageOf,
+  attachState,
+  formatAge,
+  formatBytes,
+  formatClock,
+  formatDateTime,
+  formatLoad,
+  formatMiB,
+  formatMiBPair,
+  formatPercent,
+  formatPowerPair,
+  formatRate,
+  formatTemp,
+  gpuProcessRows,
+  hostLevel,
+  percentOf,
+  secondsSince,
+  sessionNameFromId,
+  severityIcon,
+  tempLevel,
+  usageLevel,
+} from './format.js';
+
+/**
+ * createElement with properties: `class`, `text`, `title`, `hidden`, `dataset`, `attrs` (plain attributes),
+ * `on` (event listeners), and any other DOM property (type, disabled, value…). Children: nodes or strings (text).
+ */
+export function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v === undefined || v === null) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'text') el.textContent = v;
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (k === 'attrs') for (const [a, av] of Object.entries(v)) el.setAttribute(a, String(av));
+    else if (k === 'on') for (const [ev, fn] of Object.entries(v)) el.addEventListener(ev, fn);
+    else el[k] = v;
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
+  }
+  return el;
+}
+
+const lvl = (level) => `lvl-${level}`;
+
+/** A labelled bar with its figure: "CPU [■■■□□] 42%". */
+export function bar({ label, percent, level, figure, cls = '' }) {
+  const fill = h('div', { class: `bar-fill ${lvl(level)}` });
+  fill.style.width = `${percent === null ? 0 : Math.max(0, Math.min(100, percent)).toFixed(1)}%`;
+  return h(
+    'div',
+    { class: `metric ${cls}`.trim() },
+    h('span', { class: 'metric-label', text: label }),
+    h('div', { class: 'bar', attrs: { role: 'meter', 'aria-label': label, 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': percent === null ? 0 : Math.round(percent) } }, fill),
+    h('span', { class: 'metric-figure', text: figure }),
+  );
+}
+
+function statusText(host, now) {
+  switch (host.status) {
+    case 'online':
+      return `online · polled ${formatAge(secondsSince(host.last_poll_at, now))} ago`;
+    case 'degraded':
+      return `degraded · ${host.problems.join(', ') || 'partial data'}`;
+    case 'offline':
+      return host.last_success_at ? `offline · last seen ${formatAge(secondsSince(host.last_success_at, now))} ago` : 'offline · never reached';
+    default:
+      return 'waiting for the first poll';
+  }
+}
+
+export function hostCard(view, ctx) {
+  const { host, sessions } = view;
+  const m = host.metrics;
+  const a = ctx.thresholds;
+  const header = h(
+    'header',
+    { class: 'card-head' },
+    h('span', { class: `status-dot ${lvl(hostLevel(host.status))}`, title: host.status, attrs: { 'aria-hidden': 'true' } }),
+    h('button', {
+      class: 'host-name',
+      type: 'button',
+      text: host.name,
+      title: `History of ${host.name}`,
+      dataset: { key: `host:${host.name}` },
+      on: { click: () => ctx.actions.openHost(host.name) },
+    }),
+    h('span', { class: 'host-status', text: statusText(host, ctx.now) }),
+  );
+  const body = [];
+  if (host.last_error && host.status !== 'online') body.push(h('p', { class: `host-error ${lvl(host.status === 'offline' ? 'crit' : 'warn')}`, text: host.last_error }));
+  if (m) {
+    body.push(
+      h(
+        'div',
+        { class: 'metrics' },
+        bar({
+          label: 'CPU',
+          percent: m.cpu_percent,
+          level: usageLevel(m.cpu_percent, a.host_cpu_warning),
+          figure: `${formatPercent(m.cpu_percent)} · ${m.cpu_count} cores`,
+        }),
+        bar({
+          label: 'MEM',
+          percent: m.memory_percent,
+          level: usageLevel(m.memory_percent, a.host_memory_warning),
+          figure: formatMiBPair(m.memory_used_mb, m.memory_total_mb),
+        }),
+        h('div', { class: 'metric metric-text' }, h('span', { class: 'metric-label', text: 'LOAD' }), h('span', { class: 'metric-figure', text: formatLoad(m.load_1, m.load_5, m.load_15) })),
+      ),
+    );
+  } else if (host.status !== 'offline') {
+    body.push(h('p', { class: 'muted', text: 'no metrics yet' }));
+  }
+  if (host.gpu.gpus.length > 0) {
+    body.push(h('div', { class: 'gpus' }, host.gpu.gpus.map((g) => gpuPanel(g, host, ctx))));
+  } else if (host.has_gpu && host.gpu.reason) {
+    body.push(h('p', { class: 'muted', text: `GPU: ${host.gpu.reason}` }));
+  }
+  body.push(sessionList(host, sessions, ctx));
+  return h('article', { class: `host-card status-${host.status}`, dataset: { host: host.name, status: host.status } }, header, ...body);
+}
+
+export function gpuPanel(gpu, host, ctx) {
+  const a = ctx.thresholds;
+  const memPct = gpu.memory_percent ?? percentOf(gpu.memory_used_mb, gpu.memory_total_mb);
+  const powerPct = percentOf(gpu.power_draw_w, gpu.power_limit_w);
+  const rows = gpuProcessRows(gpu, host.sessions);
+  return h(
+    'section',
+    { class: 'gpu', dataset: { gpuIndex: String(gpu.index) } },
+    h('header', { class: 'gpu-head' }, h('span', { class: 'gpu-index', text: `GPU ${gpu.index}` }), h('span', { class: 'gpu-name', text: gpu.name })),
+    h(
+      'div',
+      { class: 'metrics' },
+      bar({ label: 'PWR', percent: powerPct, level: 'info', figure: formatPowerPair(gpu.power_draw_w, gpu.power_limit_w), cls: 'gpu-power' }),
+      bar({ label: 'VRAM', percent: memPct, level: usageLevel(memPct, a.gpu_memory_warning), figure: formatMiBPair(gpu.memory_used_mb, gpu.memory_total_mb), cls: 'gpu-vram' }),
+      bar({ label: 'UTIL', percent: gpu.utilization_percent, level: 'info', figure: formatPercent(gpu.utilization_percent), cls: 'gpu-util' }),
+      h(
+        'div',
+        { class: 'metric metric-text' },
+        h('span', { class: 'metric-label', text: 'TEMP' }),
+        h('span', { class: `gpu-temp metric-figure ${lvl(tempLevel(gpu.temperature_c, a))}`, text: formatTemp(gpu.temperature_c) }),
+      ),
+    ),
+    rows.length === 0
+      ? h('p', { class: 'muted gpu-idle', text: 'no processes' })
+      : h(
+          'table',
+          { class: 'gpu-procs' },
+          h('thead', {}, h('tr', {}, h('th', { text: 'PID' }), h('th', { text: 'process' }), h('th', { text: 'VRAM' }), h('th', { text: 'session' }))),
+          h(
+            'tbody',
+            {},
+            rows.map((r) =>
+              h(
+                'tr',
+                { dataset: { pid: String(r.pid) } },
+                h('td', { class: 'num', text: String(r.pid) }),
+                h('td', { class: 'proc-name', text: r.name }),
+                h('td', { class: 'num', text: r.memory }),
+                h('td', { class: r.session === null ? 'muted' : 'proc-session', text: r.session ?? '—' }),
+              ),
+            ),
+          ),
+        ),
+  );
+}
+
+function sessionList(host, sessions, ctx) {
+  const title = ctx.tab === 'hosts' ? 'sessions' : `${ctx.tab} sessions`;
+  return h(
+    'section',
+    { class: 'sessions' },
+    h('h3', { class: 'section-title', text: `${title} (${sessions.length})` }),
+    sessions.length === 0
+      ? h('p', { class: 'muted', text: host.status === 'offline' ? 'unknown while the host is offline' : 'no tmux sessions' })
+      : h('ul', { class: 'session-list' }, sessions.map((s) => sessionRow(s, ctx))),
+  );
+}
+
+export function sessionRow(s, ctx) {
+  const gpuText = s.gpu_memory_mb > 0 ? formatMiB(s.gpu_memory_mb) : '0';
+  const copyKey = `copy:${s.id}`;
+  return h(
+    'li',
+    { class: `session status-${s.status}`, dataset: { sessionId: s.id, status: s.status } },
+    h(
+      'div',
+      { class: 'session-line' },
+      h('span', { class: 'session-name', text: s.name, title: `${s.user}@${s.host}` }),
+      h('span', { class: `chip chip-${s.status}`, text: s.status }),
+      h('span', { class: `session-attach ${s.attached ? 'is-attached' : ''}`.trim(), text: attachState(s, ctx.now) }),
+    ),
+    h(
+      'div',
+      { class: 'session-stats' },
+      stat('win', String(s.window_count)),
+      stat('age', ageOf(s.created_at, ctx.now), formatDateTime(s.created_at)),
+      stat('cpu', formatPercent(s.cpu_percent, 1)),
+      stat('rss', formatMiB(s.memory_rss_mb)),
+      stat('gpu', gpuText),
+    ),
+    h(
+      'div',
+      { class: 'session-actions' },
+      h('code', { class: 'attach-cmd', text: s.attach_command, title: 'attach command' }),
+      h('button', {
+        class: 'btn btn-small copy-btn',
+        type: 'button',
+        text: ctx.copied === copyKey ? 'copied' : 'copy',
+        title: 'Copy the attach command',
+        dataset: { key: copyKey },
+        on: { click: () => ctx.actions.copy(s.attach_command, copyKey) },
+      }),
+      killControl(s, ctx),
+    ),
+  );
+}
+
+function stat(label, value, title) {
+  return h('span', { class: 'stat', title }, h('span', { class: 'stat-label', text: label }), h('span', { class: 'stat-value', text: value }));
+}
+
+function killControl(s, ctx) {
+  const st = ctx.killState.get(s.id);
+  const key = (k) => `kill:${k}:${s.id}`;
+  const cancel = h('button', { class: 'btn btn-small', type: 'button', text: 'cancel', dataset: { key: key('cancel') }, on: { click: () => ctx.actions.kill(s, 'cancel') } });
+  if (!st) {
+    return h('button', {
+      class: `btn btn-small btn-danger kill-btn ${s.status === 'active' ? 'btn-quiet' : ''}`.trim(),
+      type: 'button',
+      text: 'kill',
+      title: s.status === 'active' ? 'Kill this active session (asks twice)' : 'Kill this legacy session',
+      dataset: { key: key('start') },
+      on: { click: () => ctx.actions.kill(s, 'start') },
+    });
+  }
+  if (st.step === 'confirm' || st.step === 'confirm2') {
+    const text =
+      st.step === 'confirm'
+        ? `Kill '${s.name}' on ${s.host}? Its processes end.`
+        : `'${s.name}' is active (${attachState(s, ctx.now)}). Really kill it?`;
+    return h(
+      'div',
+      { class: 'kill-confirm', attrs: { role: 'group', 'aria-label': 'confirm kill' } },
+      h('span', { class: 'kill-question', text }),
+      h('button', {
+        class: 'btn btn-small btn-danger kill-confirm-btn',
+        type: 'button',
+        text: st.step === 'confirm' ? 'kill session' : 'yes, kill it',
+        dataset: { key: key(st.step) },
+        on: { click: () => ctx.actions.kill(s, 'confirm') },
+      }),
+      cancel,
+    );
+  }
+  if (st.step === 'working') return h('span', { class: 'kill-working muted', text: 'killing…' });
+  return h('div', { class: 'kill-confirm' }, h('span', { class: 'kill-error lvl-crit', attrs: { role: 'alert' }, text: st.message }), cancel);
+}
+
+export function alertItem(alert, ctx) {
+  const st = ctx.ackState.get(alert.id);
+  const who = alert.session ? `${alert.host} / ${sessionNameFromId(alert.session)}` : alert.gpu_index !== null ? `${alert.host} / GPU ${alert.gpu_index}` : alert.host;
+  let action;
+  if (alert.acknowledged) {
+    action = h('span', {
+      class: 'acked muted',
+      text: `acknowledged${alert.acknowledged_by ? ` by ${alert.acknowledged_by}` : ''}`,
+      title: alert.acknowledged_at ? formatDateTime(alert.acknowledged_at) : undefined,
+    });
+  } else if (st?.step === 'working') {
+    action = h('span', { class: 'muted', text: 'acknowledging…' });
+  } else {
+    action = h('button', {
+      class: 'btn btn-small ack-btn',
+      type: 'button',
+      text: 'Acknowledge',
+      dataset: { key: `ack:${alert.id}` },
+      on: { click: () => ctx.actions.ack(alert) },
+    });
+  }
+  return h(
+    'li',
+    { class: `alert sev-${alert.severity} ${alert.acknowledged ? 'is-acked' : ''}`.trim(), dataset: { alertId: alert.id, severity: alert.severity } },
+    h('span', { class: 'alert-icon', text: severityIcon(alert.severity), title: alert.severity, attrs: { 'aria-label': alert.severity } }),
+    h('span', { class: 'alert-who', text: who }),
+    h('span', { class: 'alert-msg', text: alert.message }),
+    h('span', { class: 'alert-age muted', text: ageOf(alert.created_at, ctx.now), title: `since ${formatDateTime(alert.created_at)}` }),
+    h('span', { class: 'alert-action' }, action, st?.step === 'error' ? h('span', { class: 'lvl-crit ack-error', text: ` ${st.message}` }) : null),
+  );
+}
+
+/** Disks and interfaces for the history panel (the cards leave them out to stay glanceable). */
+export function hostDetails(host) {
+  const m = host.metrics;
+  if (!m) return h('p', { class: 'muted', text: 'no metrics yet' });
+  const disks = m.disks.map((d) =>
+    bar({ label: d.mount, percent: d.percent, level: usageLevel(d.percent, 85), figure: `${formatBytes(d.used_bytes)} / ${formatBytes(d.total_bytes)}` }),
+  );
+  const nets = m.network
+    .filter((n) => n.rx_bytes > 0 || n.tx_bytes > 0)
+    .map((n) => h('div', { class: 'metric metric-text' }, h('span', { class: 'metric-label', text: n.iface }), h('span', { class: 'metric-figure', text: `↓ ${formatRate(n.rx_bytes_per_s)}  ↑ ${formatRate(n.tx_bytes_per_s)}` })));
+  return h(
+    'div',
+    { class: 'details' },
+    h('p', { class: 'muted', text: `${host.address} · up ${formatAge(m.uptime_seconds)} · ${m.cpu_count} cores · last poll ${host.last_poll_at ? formatClock(host.last_poll_at) : '—'}` }),
+    h('div', { class: 'metrics' }, disks, nets),
+  );
+}
