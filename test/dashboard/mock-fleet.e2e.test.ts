@@ -256,6 +256,8 @@ describe('dashboard with a mocked GPU fleet', { skip: SKIP_BROWSER }, () => {
     const fresh = alert('crit-new', NOW, { severity: 'critical', type: 'host_offline', host: 'gpu-b', gpu_index: null, message: 'gpu-b is offline: connect ETIMEDOUT (12 failed polls)', created_at: new Date().toISOString() });
     send({ event: 'alert_new', data: fresh });
     await page.locator('li.alert[data-alert-id="crit-new"]').waitFor();
+    // The notification may be raised just after the banner is drawn: wait for it rather than race it.
+    await page.waitForFunction(() => ((window as unknown as { __notes?: unknown[] }).__notes ?? []).length >= 1);
     const notes = await page.evaluate(() => (window as unknown as { __notes: unknown[] }).__notes);
     assert.deepEqual(notes, [{ title: 'fleetmon: gpu-b', body: 'gpu-b is offline: connect ETIMEDOUT (12 failed polls)' }]);
     send({ event: 'alert_new', data: alert('warn-new', NOW, { message: 'just a warning' }) });
@@ -266,6 +268,8 @@ describe('dashboard with a mocked GPU fleet', { skip: SKIP_BROWSER }, () => {
     send({ event: 'alert_cleared', data: { id: 'crit-new' } });
     send({ event: 'alert_cleared', data: { id: 'warn-new' } });
     await page.locator('li.alert[data-alert-id="crit-new"]').waitFor({ state: 'detached' });
+    await page.locator('li.alert[data-alert-id="warn-new"]').waitFor({ state: 'detached' });
+    await page.waitForFunction(() => document.querySelector('#alert-count')?.textContent === '3');
     assert.equal(await page.locator('#alert-count').textContent(), '3');
   });
 
