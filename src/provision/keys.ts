@@ -85,23 +85,41 @@ interface RemoteStat {
   group?: string;
   mode?: string;
   sha256?: string;
-  type?: string;
+}
+
+/** stat (and sha256 of regular files) for several paths in one round trip. */
+async function remoteStats(shell: RemoteShell, paths: string[], hash: boolean): Promise<RemoteStat[]> {
+  const out = await shell.check(
+    shScript(
+      'h=$1; shift; for p do if [ -e "$p" ]; then s=$(stat --printf "%U\\t%G\\t%a" -- "$p") || exit 1; ' +
+        'if [ "$h" = hash ] && [ -f "$p" ]; then x=$(sha256sum -- "$p" | cut -d" " -f1); else x=-; fi; ' +
+        'printf "%s\\t%s\\n" "$s" "$x"; else echo missing; fi; done',
+      hash ? 'hash' : 'nohash',
+      ...paths,
+    ),
+    { what: `stat ${paths.join(' ')}` },
+  );
+  const lines = out.split('\n');
+  return paths.map((_, i) => {
+    const line = lines[i] ?? 'missing';
+    if (line === 'missing') return { exists: false };
+    const [owner, group, mode, digest] = line.split('\t');
+    return { exists: true, owner, group, mode, ...(digest && digest !== '-' ? { sha256: digest } : {}) };
+  });
 }
 
 async function remoteStat(shell: RemoteShell, path: string, hash: boolean): Promise<RemoteStat> {
-  const out = await shell.check(
-    shScript(
-      'if [ ! -e "$1" ]; then echo missing; exit 0; fi; stat --printf "%U\\t%G\\t%a\\t%F\\n" -- "$1"; ' +
-        'if [ "$2" = hash ] && [ -f "$1" ]; then sha256sum -- "$1" | cut -d" " -f1; fi',
-      path,
-      hash ? 'hash' : 'nohash',
-    ),
-    { what: `stat ${path}` },
-  );
-  const [first, second] = out.split('\n');
-  if (first === 'missing') return { exists: false };
-  const [owner, group, mode, ...type] = (first ?? '').split('\t');
-  return { exists: true, owner, group, mode, type: type.join(' '), ...(second ? { sha256: second.trim() } : {}) };
+  return (await remoteStats(shell, [path], hash))[0]!;
+}
+
+/** stat and content of a small text file in one round trip; null when missing. */
+async function remoteTextFile(shell: RemoteShell, path: string): Promise<{ stat: RemoteStat; text: string } | null> {
+  const r = await shell.exec(shScript('[ -e "$1" ] || exit 3; stat --printf "%U\\t%G\\t%a\\n" -- "$1" && exec cat -- "$1"', path));
+  if (r.code === 3) return null;
+  if (r.code !== 0) throw new FleetmonError('REMOTE_READ_FAILED', `${shell.host}: cannot read ${path}: ${r.stderr.trim()}`, { kind: 'ssh' });
+  const nl = r.stdout.indexOf('\n');
+  const [owner, group, mode] = r.stdout.slice(0, nl).split('\t');
+  return { stat: { exists: true, owner, group, mode }, text: r.stdout.slice(nl + 1) };
 }
 
 function sha256(text: string): string {
@@ -141,9 +159,12 @@ function accountProblems(a: PasswdEntry): string[] {
 /** The checked steps that set up one host. `warnings` collects things worth saying that are not failures. */
 export function deploySteps(shell: RemoteShell, setup: HostSetup, warnings: string[]): Step[] {
   const { account, libDir } = setup;
+  let knownHome: string | undefined;
   const home = async () => {
+    if (knownHome) return knownHome;
     const a = await readAccount(shell, account);
     if (!a) throw new FleetmonError('ACCOUNT_MISSING', `${shell.host}: account ${account} is missing`, { kind: 'ssh' });
+    knownHome = a.home;
     return a.home;
   };
   const fileStep = (id: string, title: string, path: () => Promise<string>, content: string, mode: string): Step => ({
@@ -202,9 +223,8 @@ export function deploySteps(shell: RemoteShell, setup: HostSetup, warnings: stri
       title: `root-owned ~${account}/.ssh`,
       check: async () => {
         const h = await home();
-        const homeStat = await remoteStat(shell, h, false);
+        const [homeStat, st] = (await remoteStats(shell, [h, join(h, '.ssh')], false)) as [RemoteStat, RemoteStat];
         if (!homeStat.exists) return { ok: false, detail: `${h} missing` };
-        const st = await remoteStat(shell, join(h, '.ssh'), false);
         if (!st.exists) return { ok: false, detail: 'missing' };
         if (st.owner !== 'root' || st.group !== 'root' || st.mode !== '755') {
           return { ok: false, detail: `${st.owner}:${st.group} ${st.mode}` };
@@ -243,10 +263,9 @@ export function deploySteps(shell: RemoteShell, setup: HostSetup, warnings: stri
       id: 'authorized-key',
       title: 'restricted key in authorized_keys',
       check: async () => {
-        const path = await keysPath();
-        const st = await remoteStat(shell, path, false);
-        if (!st.exists) return { ok: false, detail: 'missing' };
-        const text = (await shell.readFile(path))?.toString('utf8') ?? '';
+        const file = await remoteTextFile(shell, await keysPath());
+        if (!file) return { ok: false, detail: 'missing' };
+        const { stat: st, text } = file;
         const edit = applyManagedBlock(text, setup.keyLine, setup.key);
         const problems = [];
         if (edit.changed) problems.push(managedKeyLine(text) === null ? 'no fleetmon block' : 'block differs');

@@ -40,41 +40,40 @@ function removeAccount(): void {
   removeDir(LIB_DIR);
 }
 
-/** Connects with the fleet key as the account, runs one raw command line, returns what came back. */
-function rawExec(
-  sshd: TestSshd,
-  privateKey: string,
-  line: string,
-  opts: { stdin?: string; pty?: boolean } = {},
-): Promise<{ code: number | null; stdout: string; stderr: string; error?: string }> {
+type Raw = { code: number | null; stdout: string; stderr: string; error?: string };
+
+/** Runs one raw command line on an open connection (a new exec channel), returns what came back. */
+function execOn(c: Client, line: string, opts: { stdin?: string } = {}): Promise<Raw> {
   return new Promise((resolve) => {
-    const c = new Client();
-    const timer = setTimeout(() => {
-      c.end();
-      resolve({ code: null, stdout: '', stderr: '', error: 'timeout' });
-    }, 8000);
-    const done = (r: { code: number | null; stdout: string; stderr: string; error?: string }) => {
-      clearTimeout(timer);
-      c.end();
-      resolve(r);
-    };
-    c.on('ready', () => {
-      c.exec(line, opts.pty ? { pty: true } : {}, (err, ch) => {
-        if (err) return done({ code: null, stdout: '', stderr: '', error: err.message });
-        let stdout = '';
-        let stderr = '';
-        let code: number | null = null;
-        ch.on('data', (d: Buffer) => (stdout += d.toString()));
-        ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        ch.on('exit', (c2: number | null) => (code = c2));
-        ch.on('close', () => done({ code, stdout, stderr }));
-        if (opts.stdin !== undefined) ch.end(opts.stdin);
-        else ch.end();
+    const timer = setTimeout(() => resolve({ code: null, stdout: '', stderr: '', error: 'timeout' }), 8000);
+    c.exec(line, (err, ch) => {
+      if (err) {
+        clearTimeout(timer);
+        return resolve({ code: null, stdout: '', stderr: '', error: err.message });
+      }
+      let stdout = '';
+      let stderr = '';
+      let code: number | null = null;
+      ch.on('data', (d: Buffer) => (stdout += d.toString()));
+      ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      ch.on('exit', (c2: number | null) => (code = c2));
+      ch.on('close', () => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
       });
+      if (opts.stdin !== undefined) ch.end(opts.stdin);
+      else ch.end();
     });
-    c.on('error', (err) => done({ code: null, stdout: '', stderr: '', error: err.message }));
-    c.connect({ host: sshd.address, port: sshd.port, username: ACCOUNT, privateKey, hostVerifier: () => true, readyTimeout: 5000 });
   });
+}
+
+/** Connects with the fleet key as the account and runs one raw command line; a failed login comes back as error. */
+async function rawExec(sshd: TestSshd, privateKey: string, line: string, opts: { stdin?: string } = {}): Promise<Raw> {
+  try {
+    return await withClient(sshd, privateKey, (c) => execOn(c, line, opts));
+  } catch (err) {
+    return { code: null, stdout: '', stderr: '', error: (err as Error).message };
+  }
 }
 
 /** Opens a connection with the fleet key and hands the client to `fn` (for shell, forwarding, sftp attempts). */
@@ -307,11 +306,13 @@ describe('keys deploy against real sshd', { skip: skip ?? false }, () => {
       'id',
       '/bin/sh',
     ];
-    for (const line of attempts) {
-      const r = await rawExec(s, fleet.privateKey, line);
-      assert.equal(r.code, GATE_EXIT.badRequest, `${JSON.stringify(line)} → exit ${r.code} ${r.stdout} ${r.stderr} ${r.error ?? ''}`);
-      assert.doesNotMatch(r.stdout, /pong|uid=/, line);
-    }
+    await withClient(s, fleet.privateKey, async (c) => {
+      for (const line of attempts) {
+        const r = await execOn(c, line);
+        assert.equal(r.code, GATE_EXIT.badRequest, `${JSON.stringify(line)} → exit ${r.code} ${r.stdout} ${r.stderr} ${r.error ?? ''}`);
+        assert.doesNotMatch(r.stdout, /pong|uid=/, line);
+      }
+    });
     assert.equal(existsSync(marker), false, 'an injected command ran');
     assert.equal(asAccount(['tmux', 'has-session', '-t', '=survivor']).code, 0, 'tmux kill-server got through');
   });
@@ -343,22 +344,25 @@ describe('keys deploy against real sshd', { skip: skip ?? false }, () => {
     const created = (n: string) => sessions().get(n) ?? assert.fail(`no session ${n}`);
     const exists = (n: string) => sessions().has(n);
 
-    // Wrong creation time: not killed, "changed".
-    const wrong = await rawExec(s, fleet.privateKey, gateKillCommand('work', created('work') + 1));
-    assert.equal(wrong.code, GATE_EXIT.notFound);
-    assert.equal(exists('work'), true);
-    // A name that is only a prefix of an existing session: not found, and work2 survives.
-    const prefix = await rawExec(s, fleet.privateKey, gateKillCommand('wor', created('work2')));
-    assert.equal(prefix.code, GATE_EXIT.notFound);
-    assert.equal(exists('work2'), true);
-
-    for (const n of names) {
-      const r = await rawExec(s, fleet.privateKey, gateKillCommand(n, created(n)));
-      assert.equal(r.code, GATE_EXIT.ok, `kill ${JSON.stringify(n)}: ${r.stderr}`);
-      assert.equal(exists(n), false, `${n} still exists`);
-    }
+    await withClient(s, fleet.privateKey, async (c) => {
+      // Wrong creation time: not killed, "changed".
+      const wrong = await execOn(c, gateKillCommand('work', created('work') + 1));
+      assert.equal(wrong.code, GATE_EXIT.notFound);
+      assert.equal(exists('work'), true);
+      // A name that is only a prefix of an existing session: not found, and work2 survives.
+      const prefix = await execOn(c, gateKillCommand('wor', created('work2')));
+      assert.equal(prefix.code, GATE_EXIT.notFound);
+      assert.equal(exists('work2'), true);
+      const before = sessions();
+      for (const n of names) {
+        const r = await execOn(c, gateKillCommand(n, before.get(n)!));
+        assert.equal(r.code, GATE_EXIT.ok, `kill ${JSON.stringify(n)}: ${r.stderr}`);
+      }
+    });
+    const left = sessions();
+    for (const n of names) assert.equal(left.has(n), false, `${n} still exists`);
     assert.equal(existsSync('/tmp/fleetmon-test-prov-pwn'), false);
-    assert.equal(exists('survivor'), true, 'another session was killed');
+    assert.equal(left.has('survivor'), true, 'another session was killed');
     // Already gone: "not found".
     const again = await rawExec(s, fleet.privateKey, gateKillCommand('work', 1));
     assert.equal(again.code, GATE_EXIT.notFound);

@@ -255,19 +255,19 @@ export class RemoteShell {
     const tmp = posix.join(posix.dirname(path), `.${posix.basename(path)}.fleetmon-${randomBytes(6).toString('hex')}`);
     const owner = `${options.owner ?? 'root'}:${options.group ?? options.owner ?? 'root'}`;
     const mode = options.mode.toString(8).padStart(4, '0');
-    const write = await this.exec(shScript('umask 077 && exec cat > "$1"', tmp), {
-      stdin: content,
-      timeoutMs: options.timeoutMs ?? this.opts.commandTimeoutMs ?? 600_000,
-    });
-    if (write.code !== 0) {
-      await this.exec(['rm', '-f', '--', tmp]).catch(() => undefined);
-      throw new FleetmonError('REMOTE_WRITE_FAILED', `${this.host}: cannot write ${path}: ${lastLines(write.stderr)}`, { kind: 'ssh' });
-    }
-    const place = await this.exec(
-      shScript('chown -- "$1" "$3" && chmod -- "$2" "$3" && mv -f -- "$3" "$4" || { rm -f -- "$3"; exit 1; }', owner, mode, tmp, path),
+    // One round trip: write the private temporary file from stdin, then owner, mode, rename; clean up on failure.
+    const r = await this.exec(
+      shScript(
+        'umask 077 && cat > "$3" && chown -- "$1" "$3" && chmod -- "$2" "$3" && mv -f -- "$3" "$4" || { s=$?; rm -f -- "$3"; exit $s; }',
+        owner,
+        mode,
+        tmp,
+        path,
+      ),
+      { stdin: content, timeoutMs: options.timeoutMs ?? this.opts.commandTimeoutMs ?? 600_000 },
     );
-    if (place.code !== 0) {
-      throw new FleetmonError('REMOTE_WRITE_FAILED', `${this.host}: cannot install ${path}: ${lastLines(place.stderr)}`, { kind: 'ssh' });
+    if (r.code !== 0) {
+      throw new FleetmonError('REMOTE_WRITE_FAILED', `${this.host}: cannot write ${path}: ${lastLines(r.stderr)}`, { kind: 'ssh' });
     }
   }
 
