@@ -10,11 +10,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'ssh2';
-import { keysDeploy, keysRevoke, type KeysDeployOptions } from '../../src/provision/keys.js';
+import { keysDeploy, keysRevoke, type KeysDeployOptions, type KeysDeployResult } from '../../src/provision/keys.js';
 import { parsePublicKey, BLOCK_BEGIN } from '../../src/provision/authorized-keys.js';
 import { parseConfigText } from '../../src/core/config.js';
 import { gateKillCommand, gatePingCommand, gateProbeCommand, GATE_EXIT } from '../../src/server/collector/gate-protocol.js';
 import { gateScriptPath } from '../../src/paths.js';
+import { runCommand } from './helpers/run-command.js';
 import { generateKey, makeTestDir, removeDir, sshdAvailable, startSshd, type TestSshd } from './helpers/sshd.js';
 
 const ACCOUNT = 'fmtprov';
@@ -416,6 +417,29 @@ describe('keys deploy against real sshd', { skip: skip ?? false }, () => {
     const fixed = await keysDeploy({ ...baseOptions, targets: [ADDRESSES[0]!] });
     assert.equal(fixed.ok, true);
     assert.equal(readFileSync(gatePath, 'utf8'), readFileSync(gateScriptPath, 'utf8'));
+  });
+
+  test('the command: --json result, human summary, exit status', async () => {
+    const env = { SSH_AUTH_SOCK: '', FLEETMON_ACCOUNT: ACCOUNT, FLEETMON_LIB_DIR: LIB_DIR, FLEETMON_PROBE_SCRIPT: join(import.meta.dirname, 'fixtures', 'probe.sh') };
+    const common = ['--key', join(dir, 'fleet_key.pub'), '--identity', join(dir, 'admin_key'), '--timeout', '5'];
+    const json = await runCommand('src/commands/keys/deploy.ts', [...common, '--json', ADDRESSES[0]!], { env });
+    assert.equal(json.code, 0, json.stderr);
+    const r = JSON.parse(json.stdout) as KeysDeployResult;
+    assert.equal(r.ok, true);
+    assert.equal(r.account, ACCOUNT);
+    assert.equal(r.hosts[0]!.hostKey?.fingerprint, servers[0]!.hostKeyFingerprint);
+    assert.equal(r.hosts[0]!.verify?.method, 'ssh');
+    assert.ok(r.hosts[0]!.steps.every((s) => s.status === 'unchanged'));
+    const human = await runCommand('src/commands/keys/deploy.ts', [...common, ADDRESSES[0]!], { env });
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /✔ 127\.0\.1\.200:22 {2}nothing to change/);
+    assert.ok(human.stdout.includes(`127.0.1.200:22  ssh-ed25519  ${servers[0]!.hostKeyFingerprint}`), human.stdout);
+    const unreachable = await runCommand('src/commands/keys/revoke.ts', ['--identity', join(dir, 'admin_key'), '--timeout', '2', '--account', ACCOUNT, '127.0.1.209'], { env });
+    assert.equal(unreachable.code, 6, unreachable.stderr);
+    assert.match(unreachable.stdout, /✖ 127\.0\.1\.209:22 {2}FAILED: .*(refused|ECONNREFUSED)/);
+    const noKey = await runCommand('src/commands/keys/deploy.ts', ['--json', ADDRESSES[0]!], { env: { ...env, FLEETMON_KEY: '', FLEETMON_SERVER: '' } });
+    assert.equal(noKey.code, 2);
+    assert.equal((JSON.parse(noKey.stdout) as { error: { code: string } }).error.code, 'NO_KEY');
   });
 
   test('revoke removes the block, the key stops working, and a second revoke is fine', async () => {
