@@ -27,6 +27,7 @@ unit; then waits for /health and prints the dashboard URL, where the API token i
     'listen-host': Flags.string({ env: 'FLEETMON_LISTEN_HOST', default: '0.0.0.0', description: 'address the dashboard listens on (written to a new hosts.yml)' }),
     'listen-port': Flags.integer({ env: 'FLEETMON_LISTEN_PORT', default: 8080, min: 1, max: 65535, description: 'dashboard port (written to a new hosts.yml)' }),
     'dry-run': Flags.boolean({ env: 'FLEETMON_DRY_RUN', default: false, description: 'print the plan, change nothing' }),
+    'app-root': Flags.string({ env: 'FLEETMON_APP_ROOT', hidden: true, description: 'install the package at this path instead of this one (development, tests)' }),
     timeout: Flags.integer({ env: 'FLEETMON_SSH_TIMEOUT', default: 20, min: 1, max: 600, description: 'seconds to connect, and per ordinary command ×3' }),
   };
 
@@ -45,6 +46,7 @@ unit; then waits for /health and prints the dashboard URL, where the API token i
       dryRun: flags['dry-run'],
       timeoutMs: flags.timeout * 1000,
       renderer: chooseRenderer(this.jsonEnabled()),
+      ...(flags['app-root'] !== undefined ? { root: flags['app-root'] } : {}),
     });
     this.report(result);
     return result;
