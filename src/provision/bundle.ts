@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { FleetmonError } from '../core/errors.js';
 import { packageRoot } from '../paths.js';
 
@@ -79,9 +79,13 @@ export function bundleStream(bundle: Bundle): { stream: Readable; done: Promise<
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdin.end(bundle.paths.map((p) => `${p}\0`).join(''));
+  // Read tar's output from the start: when a child exits, Node resumes (and so discards) any of its output
+  // streams nobody reads yet, and a small bundle is written before the SSH channel is open.
+  const stream = new PassThrough();
+  child.stdout.pipe(stream);
   const done = new Promise<void>((resolve, reject) => {
     child.on('error', (err) => reject(new FleetmonError('BUNDLE_FAILED', `cannot run tar: ${err.message}`)));
     child.on('close', (code) => (code === 0 ? resolve() : reject(new FleetmonError('BUNDLE_FAILED', `tar failed (${code}): ${stderr.trim()}`))));
   });
-  return { stream: child.stdout, done };
+  return { stream, done };
 }

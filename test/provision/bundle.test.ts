@@ -98,6 +98,22 @@ test('the bundle lists shipped files and production modules; its id follows the 
   }
 });
 
+test('the tar stream keeps its data when read only after tar has exited', async () => {
+  const root = fakePackage();
+  try {
+    const { stream, done } = bundleStream(collectBundle(root));
+    await done; // tar is gone before anyone reads: Node would resume (and drop) an unread child stdout
+    await new Promise((r) => setTimeout(r, 50));
+    const chunks: Buffer[] = [];
+    for await (const c of stream) chunks.push(c as Buffer);
+    const list = spawnSync('tar', ['-tzf', '-'], { input: Buffer.concat(chunks), encoding: 'utf8' });
+    assert.equal(list.status, 0, list.stderr);
+    assert.match(list.stdout, /^bin\/run\.js$/m);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('an unbuilt checkout is refused with the fix', () => {
   const root = fakePackage();
   try {
