@@ -71,8 +71,10 @@ unit; then waits for /health and prints the dashboard URL, where the API token i
       this.say();
       this.say("the monitor's public key:");
       this.say(`  ${r.publicKey}`);
-      this.say('next, give it access to the fleet:');
+      this.say('next, give it access to the fleet (then `systemctl restart fleetmon` there to load the new hosts):');
       this.say(`  ${r.nextCommand}`);
+      this.say('or from here, with the key saved to fleet.pub (pins go to the hosts.yml you name):');
+      this.say('  fleetmon keys deploy --key fleet.pub --config hosts.yml HOST…');
     }
   }
 }

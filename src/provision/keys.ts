@@ -14,7 +14,7 @@
  * gate's ping, and checks that anything else is refused. The host key seen is printed and, with --config,
  * recorded as the host's `host_key` pin (an existing pin is enforced: a host presenting another key is refused).
  */
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { Listr, type ListrTask } from 'listr2';
@@ -498,17 +498,26 @@ function readConfig(file: string): string {
   }
 }
 
-/** Replaces a local file through a temporary file in the same directory, keeping its mode. */
+/**
+ * Replaces a local file through a temporary file in the same directory, keeping its mode and (when we may) its
+ * owner and group: /etc/fleetmon/hosts.yml is root:fleetmon 0640 and must stay readable by the service.
+ */
 export function writeFileAtomic(file: string, text: string): void {
   const tmp = join(dirname(file), `.${basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
-  let mode = 0o644;
+  let st: { mode: number; uid: number; gid: number } | undefined;
   try {
-    mode = statSync(file).mode & 0o777;
+    st = statSync(file);
   } catch {
-    // new file
+    // a new file
   }
-  writeFileSync(tmp, text, { mode });
-  renameSync(tmp, file);
+  writeFileSync(tmp, text, { mode: st ? st.mode & 0o777 : 0o644 });
+  try {
+    if (st && process.getuid?.() === 0) chownSync(tmp, st.uid, st.gid);
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 export interface KeysRevokeOptions {

@@ -574,8 +574,9 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionResult> {
     tokenPath: l.tokenPath,
     configPath: l.configPath,
     publicKey,
+    // Run on the container itself: the pins land in the live hosts.yml, and the private key there verifies the login.
     nextCommand: publicKey
-      ? `fleetmon keys deploy --from-server ${dashboardUrl.replace(/\/$/, '')} --config hosts.yml HOST…   (or save the key above to fleet.pub and use --key fleet.pub)`
+      ? `ssh -t ${shell.username}@${spec.address} fleetmon keys deploy --config ${l.configPath} --key ${l.keyPath}.pub HOST…`
       : null,
   };
 }

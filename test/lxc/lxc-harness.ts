@@ -30,6 +30,9 @@ function must(cmd: string, args: string[], opts: { timeoutMs?: number; input?: s
   return r.stdout;
 }
 
+/** This machine cannot build or start containers (as opposed to a container that starts but misbehaves). */
+export class LxcUnavailable extends Error {}
+
 /** Why LXC cannot run here, or null. */
 export function lxcSkipReason(): string | null {
   if (process.env.FLEETMON_SKIP_LXC) return 'FLEETMON_SKIP_LXC is set';
@@ -47,7 +50,11 @@ export function ensureRootfs(): string {
   mkdirSync(CACHE_DIR, { recursive: true });
   const tmp = `${ROOTFS_CACHE}.partial`;
   rmSync(tmp, { recursive: true, force: true });
-  must('debootstrap', ['--variant=minbase', `--include=${PACKAGES.join(',')}`, 'bookworm', tmp, MIRROR], { timeoutMs: 20 * 60_000 });
+  const boot = run('debootstrap', ['--variant=minbase', `--include=${PACKAGES.join(',')}`, 'bookworm', tmp, MIRROR], { timeoutMs: 20 * 60_000 });
+  if (boot.code !== 0) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new LxcUnavailable(`cannot debootstrap Debian 12 from ${MIRROR} (set FLEETMON_TEST_DEBIAN_MIRROR?): ${boot.stderr.trim().slice(-500)}`);
+  }
   // No getty on consoles the container does not have; no network setup inside (LXC configures the interface).
   writeFileSync(join(tmp, 'etc', 'hostname'), 'fleetmon-test-ct\n');
   must('chroot', [tmp, 'systemctl', 'mask', 'systemd-networkd-wait-online.service', 'getty@tty1.service', 'console-getty.service']);
@@ -134,7 +141,13 @@ export async function startContainer(name: string, octet: number, authorizedKey:
       '',
     ].join('\n'),
   );
-  must('lxc-start', ['-P', LXC_PATH, '-n', name, '-d'], { timeoutMs: 30_000 });
+  const start = run('lxc-start', ['-P', LXC_PATH, '-n', name, '-d', '-l', 'ERROR', '-o', join(dir, 'start.log')], { timeoutMs: 30_000 });
+  if (start.code !== 0) {
+    const log = run('tail', ['-n', '5', join(dir, 'start.log')]).stdout.trim();
+    rmSync(dir, { recursive: true, force: true });
+    run('rmdir', [LXC_PATH]);
+    throw new LxcUnavailable(`lxc-start cannot start a container on this machine: ${log || start.stderr.trim()}`);
+  }
   const attach = (args: string[]) => run('lxc-attach', ['-P', LXC_PATH, '-n', name, '--clear-env', '--', ...args], { timeoutMs: 60_000 });
   const deadline = Date.now() + 60_000;
   // systemd up (a "degraded" system still boots fine for our purpose), then sshd listening.
@@ -152,6 +165,7 @@ export async function startContainer(name: string, octet: number, authorizedKey:
     destroy: () => {
       run('lxc-stop', ['-P', LXC_PATH, '-n', name, '-k'], { timeoutMs: 30_000 });
       rmSync(dir, { recursive: true, force: true });
+      run('rmdir', [LXC_PATH]); // only when no other test container is left
     },
   };
 }

@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'ssh2';
 import { keysDeploy, keysRevoke, type KeysDeployOptions, type KeysDeployResult } from '../../src/provision/keys.js';
@@ -124,7 +124,9 @@ describe('keys deploy against real sshd', { skip: skip ?? false }, () => {
         '  - {name: first, address: 127.0.1.200, has_gpu: false} # the first host',
         '',
       ].join('\n'),
+      { mode: 0o640 },
     );
+    chownSync(configFile, 0, 65534); // like /etc/fleetmon/hosts.yml: root:<service group> 0640
     baseOptions = {
       targets: ADDRESSES,
       publicKey: parsePublicKey(fleet.publicKey),
@@ -198,6 +200,8 @@ describe('keys deploy against real sshd', { skip: skip ?? false }, () => {
     const home = sh('getent', ['passwd', ACCOUNT]).stdout.trim().split(':')[5]!;
     const keysBefore = readFileSync(join(home, '.ssh', 'authorized_keys'), 'utf8');
     const configBefore = readFileSync(configFile, 'utf8');
+    assert.equal(statSync(configFile).mode & 0o777, 0o640, 'the pinned file keeps its mode');
+    assert.equal(statSync(configFile).gid, 65534, 'and its group');
     const result = await keysDeploy(baseOptions);
     assert.equal(result.ok, true);
     for (const h of result.hosts) {
@@ -413,9 +417,11 @@ describe('keys deploy against real sshd', { skip: skip ?? false }, () => {
     assert.equal(gate?.detail, 'content differs');
     assert.equal(readFileSync(gatePath, 'utf8'), '#!/bin/sh\necho tampered\n');
     assert.ok(existsSync(join(home, '.ssh', 'authorized_keys')));
-    // And the real run puts it right.
-    const fixed = await keysDeploy({ ...baseOptions, targets: [ADDRESSES[0]!] });
-    assert.equal(fixed.ok, true);
+    // And the real run puts it right; without the private key it verifies by running the gate as the account.
+    const { verifyKey: _private, ...withoutPrivateKey } = baseOptions;
+    const fixed = await keysDeploy({ ...withoutPrivateKey, targets: [ADDRESSES[0]!] });
+    assert.equal(fixed.ok, true, JSON.stringify(fixed.hosts[0]));
+    assert.equal(fixed.hosts[0]!.verify?.method, 'local');
     assert.equal(readFileSync(gatePath, 'utf8'), readFileSync(gateScriptPath, 'utf8'));
   });
 
