@@ -129,6 +129,8 @@ export class RemoteShell {
     await new Promise<void>((resolve, reject) => {
       const fail = (err: Error & { level?: string }) => {
         client.removeListener('ready', ok);
+        // The socket may still report a reset after this: nobody else listens, so it must not become uncaught.
+        client.on('error', () => {});
         client.end();
         reject(connectError(err, where, opts, seen));
       };
