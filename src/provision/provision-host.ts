@@ -1,0 +1,60 @@
+/**
+ * Wires `fleetmon provision` together: resolves the login, connects (pinning the host key when one is given),
+ * builds the spec from this machine's bundle and runtime, and runs provision(). Kept apart from provision.ts so
+ * that module stays free of CLI concerns and easy to test.
+ */
+import { collectBundle, bundleStream } from './bundle.js';
+import { DEFAULT_SPEC, provision, type ProvisionResult, type ProvisionSpec } from './provision.js';
+import { currentControllerRuntime } from './runtime.js';
+import { resolveAuth } from './ssh/auth.js';
+import { RemoteShell } from './ssh/remote-shell.js';
+import type { RendererChoice } from './steps.js';
+
+export interface ProvisionHostOptions {
+  host: string;
+  port: number;
+  user: string;
+  identity?: string | undefined;
+  askPassword?: boolean | undefined;
+  hostKey?: string | undefined;
+  node: 'auto' | 'upload' | 'nodesource';
+  listenHost: string;
+  listenPort: number;
+  dryRun: boolean;
+  timeoutMs: number;
+  renderer: RendererChoice;
+  /** Package root to bundle (tests). */
+  root?: string;
+}
+
+export async function provisionHost(o: ProvisionHostOptions): Promise<ProvisionResult> {
+  const bundle = collectBundle(o.root);
+  const auth = await resolveAuth({ user: o.user, identity: o.identity, askPassword: o.askPassword, target: o.host });
+  const shell = await RemoteShell.connect({
+    host: o.host,
+    port: o.port,
+    username: auth.username,
+    ...(auth.privateKey !== undefined ? { privateKey: auth.privateKey } : {}),
+    ...(auth.passphrase !== undefined ? { passphrase: auth.passphrase } : {}),
+    ...(auth.agent ? { agent: auth.agent } : {}),
+    ...(auth.password !== undefined ? { password: auth.password } : {}),
+    ...(auth.sudoPassword !== undefined ? { sudoPassword: auth.sudoPassword } : {}),
+    ...(o.hostKey ? { hostKeyPin: o.hostKey } : {}),
+    readyTimeoutMs: o.timeoutMs,
+    commandTimeoutMs: o.timeoutMs * 3,
+  });
+  try {
+    const spec: ProvisionSpec = {
+      ...DEFAULT_SPEC,
+      address: o.host,
+      listenHost: o.listenHost,
+      listenPort: o.listenPort,
+      nodePreference: o.node,
+      bundle: { id: bundle.id, version: bundle.version },
+      controller: currentControllerRuntime(),
+    };
+    return await provision({ shell, spec, bundle: () => bundleStream(bundle), dryRun: o.dryRun, renderer: o.renderer });
+  } finally {
+    shell.close();
+  }
+}
