@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Session } from '../core/model.js';
 import type { Db } from './store/db.js';
 import type { Transport } from './collector/transport.js';
+import { gateKillCommand } from './collector/gate-protocol.js';
 
 export const CONFIRM_TTL_MS = 60_000;
 
@@ -34,7 +35,8 @@ export const KILL_SCRIPT = [
 ].join('\n');
 
 export function killArgv(session: Pick<Session, 'name' | 'created_epoch'>, viaGate: boolean): string[] {
-  if (viaGate) return ['fleetmon-kill', 'v1', Buffer.from(session.name, 'utf8').toString('base64url'), String(session.created_epoch)];
+  // The gate's words are all of [A-Za-z0-9_-], so quoting them for the transport leaves them as they are.
+  if (viaGate) return gateKillCommand(session.name, session.created_epoch).split(' ');
   return ['sh', '-c', KILL_SCRIPT, 'fleetmon-kill', session.name, String(session.created_epoch)];
 }
 

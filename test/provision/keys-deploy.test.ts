@@ -12,11 +12,16 @@ import { join } from 'node:path';
 import { Client } from 'ssh2';
 import { keysDeploy, keysRevoke, type KeysDeployOptions, type KeysDeployResult } from '../../src/provision/keys.js';
 import { parsePublicKey, BLOCK_BEGIN } from '../../src/provision/authorized-keys.js';
-import { parseConfigText } from '../../src/core/config.js';
+import { parseConfigObject, parseConfigText } from '../../src/core/config.js';
 import { gateKillCommand, gatePingCommand, gateProbeCommand, GATE_EXIT } from '../../src/server/collector/gate-protocol.js';
-import { gateScriptPath } from '../../src/paths.js';
+import { gateScriptPath, probeScriptPath } from '../../src/paths.js';
 import { runCommand } from './helpers/run-command.js';
 import { generateKey, makeTestDir, removeDir, sshdAvailable, startSshd, type TestSshd } from './helpers/sshd.js';
+
+import { pino } from 'pino';
+import { killOnHost } from '../../src/server/kill.js';
+import { Monitor } from '../../src/server/monitor.js';
+import { closeDatabase, openDatabase } from '../../src/server/store/db.js';
 
 const ACCOUNT = 'fmtprov';
 const LIB_DIR = '/usr/local/lib/fleetmon-test-prov';
@@ -446,6 +451,43 @@ describe('keys deploy against real sshd', { skip: skip ?? false }, () => {
     const noKey = await runCommand('src/commands/keys/deploy.ts', ['--json', ADDRESSES[0]!], { env: { ...env, FLEETMON_KEY: '', FLEETMON_SERVER: '' } });
     assert.equal(noKey.code, 2);
     assert.equal((JSON.parse(noKey.stdout) as { error: { code: string } }).error.code, 'NO_KEY');
+  });
+
+  test('the monitor polls through the deployed gate with the real probe, and kills through it', async () => {
+    const real = { ...baseOptions, targets: [ADDRESSES[0]!], probeScript: readFileSync(probeScriptPath, 'utf8') };
+    const deployed = await keysDeploy(real);
+    assert.ok(deployed.hosts.every((h) => h.ok), JSON.stringify(deployed.hosts));
+    assert.equal(asAccount(['tmux', 'new-session', '-d', '-s', 'gated job #1', 'sleep 600']).code, 0);
+    const config = parseConfigObject(
+      {
+        polling_interval_seconds: 1,
+        ssh: { user: ACCOUNT, key_path: join(dir, 'fleet_key'), timeout: 5 },
+        hosts: [{ name: 'gated', address: ADDRESSES[0], gate: true, host_key: servers[0]!.hostKeyFingerprint }],
+        server: { data_dir: join(dir, 'data') },
+      },
+      'gate-test',
+    );
+    const { db } = openDatabase(join(dir, 'data'));
+    const monitor = new Monitor({ config, db, log: pino({ level: 'silent' }) });
+    try {
+      await monitor.poller.runCycle();
+      const h = monitor.host('gated')!;
+      assert.equal(h.status, 'online', `${h.last_error} ${h.problems.join('; ')}`);
+      assert.ok(h.metrics && h.metrics.memory_total_mb > 0);
+      const s = h.sessions.find((x) => x.name === 'gated job #1');
+      assert.ok(s, JSON.stringify(h.sessions.map((x) => x.name)));
+      assert.equal(s.user, ACCOUNT);
+      const runtime = monitor.poller.runtime('gated')!;
+      const outcome = await killOnHost(runtime.transport, s, true, 5000);
+      assert.equal(outcome.result, 'killed', outcome.detail);
+      assert.notEqual(asAccount(['tmux', 'has-session', '-t', '=gated job #1']).code, 0);
+      const again = await killOnHost(runtime.transport, s, true, 5000);
+      assert.equal(again.result, 'gone');
+    } finally {
+      await monitor.stop();
+      closeDatabase(db);
+      asAccount(['tmux', 'kill-server']);
+    }
   });
 
   test('revoke removes the block, the key stops working, and a second revoke is fine', async () => {

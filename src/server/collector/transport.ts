@@ -12,6 +12,7 @@ import { Client, type ConnectConfig } from 'ssh2';
 import { FleetmonError, errorMessage } from '../../core/errors.js';
 import { shQuote } from '../../core/shell-quote.js';
 import { ProbeChannel } from './channel.js';
+import { gateProbeCommand } from './gate-protocol.js';
 
 export interface Transport {
   readonly kind: 'local' | 'ssh';
@@ -180,7 +181,7 @@ export class SshTransport implements Transport {
   async channel(): Promise<ProbeChannel> {
     if (this.current?.alive) return this.current;
     const client = await this.connect();
-    const command = this.target.gate ? 'fleetmon-probe v1' : `sh -c ${shQuote(this.probeScript)} fleetmon-probe`;
+    const command = this.target.gate ? gateProbeCommand() : `sh -c ${shQuote(this.probeScript)} fleetmon-probe`;
     const stream = await new Promise<import('ssh2').ClientChannel>((resolve, reject) => {
       client.exec(command, (err, s) => (err ? reject(new FleetmonError('SSH_EXEC', `cannot start the probe on ${this.target.host}: ${err.message}`, { kind: 'ssh' })) : resolve(s)));
     });
