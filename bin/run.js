@@ -1,8 +1,29 @@
 #!/usr/bin/env node
-// Production entry: runs the compiled commands from dist/. In a fresh clone without dist/, oclif's development
-// mode runs the TypeScript sources through tsx, so `./bin/run.js serve` works right after `npm install`.
-import { existsSync } from 'node:fs';
+// Entry point. An installed fleetmon runs the compiled commands from dist/. In a source checkout (tsconfig.json
+// beside it) dist/ is used only while it is newer than every file under src/, so a stale build never shadows an
+// edit; otherwise oclif's development mode runs the TypeScript sources through tsx. That is what makes
+// `npm install && ./bin/run.js serve` work in a fresh clone.
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { execute } from '@oclif/core';
 
-const compiled = existsSync(new URL('../dist/commands', import.meta.url));
-await execute({ development: !compiled, dir: import.meta.url });
+const root = new URL('..', import.meta.url);
+// Written by `npm run build` after tsc succeeds.
+const distStamp = new URL('dist/.built', root);
+
+function newestSource(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+function useCompiled() {
+  if (!existsSync(distStamp)) return false;
+  if (!existsSync(new URL('tsconfig.json', root))) return true;
+  return statSync(distStamp).mtimeMs >= newestSource(new URL('src', root).pathname);
+}
+
+await execute({ development: !useCompiled(), dir: import.meta.url });

@@ -96,7 +96,7 @@ test('the unit has the hardening and restart policy, and not MemoryDenyWriteExec
     'ProtectKernelTunables=yes',
     'ProtectKernelModules=yes',
     'ProtectKernelLogs=yes',
-    'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6',
+    'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK',
     'CapabilityBoundingSet=',
   ]) {
     assert.ok(unit.split('\n').includes(line), `missing line ${line}`);

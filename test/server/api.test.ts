@@ -260,3 +260,9 @@ test('Prometheus exposition of the fleet, with label values escaped', async () =
   assert.match(res.body, /^# TYPE fleetmon_session_rss_bytes gauge$/m);
   assert.match(res.body, /^fleetmon_alerts_open \d+$/m);
 });
+
+test('the public key endpoint answers 404 with a hint when no key is configured', async () => {
+  const res = await app.inject({ url: '/api/public-key', headers: auth });
+  assert.equal(res.statusCode, 404);
+  assert.match(res.json<{ error: string }>().error, /ssh\.key_path/);
+});

@@ -196,3 +196,9 @@ test('killing a legacy session over SSH removes it and clears its alert; the hos
   assert.equal(existsSync('/tmp/fleetmon-fleet-pwned'), false);
   await waitFor(async () => (await api<Alert[]>('/api/alerts?state=resolved')).body.some((a) => a.id === legacy.id), 5_000, 'legacy alert cleared');
 });
+
+test('keys deploy --from-server gets the fleet public key from the running server', async () => {
+  const { fetchServerKey } = await import('../../src/provision/key-source.js');
+  const key = await fetchServerKey(server.url, { token: TOKEN });
+  assert.equal(`${key.publicKey.type} ${key.publicKey.data}`, fleet.publicKey.split(' ').slice(0, 2).join(' '));
+});

@@ -1,9 +1,19 @@
 /** Read-only REST routes: health, fleet, hosts, sessions, history, config. */
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { readFileSync } from 'node:fs';
 import { Type } from '@sinclair/typebox';
 import { FleetSummary, Host, Session } from '../../core/model.js';
 import { HISTORY_METRICS } from '../store/repositories.js';
 import { ErrorBody, requireRead } from './guards.js';
+
+function readPublicKey(path: string): string | null {
+  try {
+    const line = readFileSync(path, 'utf8').trim().split('\n')[0]?.trim() ?? '';
+    return /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+( .*)?$/.test(line) ? line : null;
+  } catch {
+    return null;
+  }
+}
 
 const DURATION = /^(\d+(?:\.\d+)?)(s|m|h|d|w)$/;
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 86400_000, w: 7 * 86400_000 };
@@ -114,6 +124,20 @@ export const readRoutes: FastifyPluginAsyncTypebox = async (app) => {
       '/api/sessions/:id',
       { schema: { params: Type.Object({ id: Type.String() }), response: { 200: Session, 404: ErrorBody } } },
       async (req, reply) => monitor.session(req.params.id) ?? reply.code(404).send({ error: `no session '${req.params.id}'` }),
+    );
+
+    // The fleet's public key, for `fleetmon keys deploy --from-server URL`. Only the .pub is ever read.
+    api.get(
+      '/api/public-key',
+      { schema: { response: { 200: Type.String(), 404: ErrorBody } } },
+      async (_req, reply) => {
+        const path = config.ssh.key_path ? `${config.ssh.key_path}.pub` : null;
+        const line = path ? readPublicKey(path) : null;
+        if (!line) {
+          return reply.code(404).send({ error: `no public key: set ssh.key_path (the server reads only ${path ?? 'KEY_PATH.pub'})` });
+        }
+        return reply.type('text/plain; charset=utf-8').send(`${line}\n`);
+      },
     );
 
     api.get(
