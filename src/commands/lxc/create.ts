@@ -1,10 +1,37 @@
-import { Args, Flags } from '@oclif/core';
+import { Args, Flags, type Interfaces } from '@oclif/core';
 import { BaseCommand } from '../../cli/base.js';
 import { connectFromFlags, durationFlag, proxmoxFlags, rendererFor } from '../../cli/proxmox-flags.js';
 import { toFleetmonError } from '../../provision/proxmox/errors.js';
 import { realClock } from '../../provision/proxmox/wait.js';
-import { createLxc, resolveLxcSpec, type LxcCreateResult } from '../../provision/lxc.js';
+import { createLxc, resolveLxcSpec, type LxcCreateResult, type LxcSpec } from '../../provision/lxc.js';
 import { probeSshBanner } from '../../provision/ssh-probe.js';
+
+/** The container spec from this command's flags (also used by `fleetmon up`). */
+export type LxcCreateFlags = Interfaces.InferredFlags<typeof LxcCreate.flags>;
+
+export function lxcSpecFromFlags(vmid: number | undefined, f: LxcCreateFlags): LxcSpec {
+  return resolveLxcSpec({
+    vmid,
+    node: f.node,
+    hostname: f.hostname,
+    cores: f.cores,
+    memory: f.memory,
+    swap: f.swap,
+    disk: f.disk,
+    storage: f.storage,
+    templateStorage: f['template-storage'],
+    bridge: f.bridge,
+    ip: f.ip,
+    gateway: f.gateway,
+    sshPublicKey: f['ssh-public-key'],
+    unprivileged: f.unprivileged,
+    onboot: f.onboot,
+    tags: f.tags,
+    pool: f.pool,
+    force: f.force,
+    sshPort: f['ssh-port'],
+  });
+}
 
 export default class LxcCreate extends BaseCommand {
   static override summary = "Create the monitor's Debian 12 container on Proxmox VE (or find the one that exists).";
@@ -97,28 +124,7 @@ pin mismatch); 10 not found (node, storage, bridge, template).`;
 
   async run(): Promise<LxcCreateResult> {
     const { args, flags } = await this.parse(LxcCreate);
-    const spec = resolveLxcSpec({
-      vmid: args.vmid,
-      node: flags.node,
-      hostname: flags.hostname,
-      cores: flags.cores,
-      memory: flags.memory,
-      swap: flags.swap,
-      disk: flags.disk,
-      storage: flags.storage,
-      templateStorage: flags['template-storage'],
-      bridge: flags.bridge,
-      ip: flags.ip,
-      gateway: flags.gateway,
-      sshPublicKey: flags['ssh-public-key'],
-      unprivileged: flags.unprivileged,
-      onboot: flags.onboot,
-      tags: flags.tags,
-      pool: flags.pool,
-      force: flags.force,
-      sshPort: flags['ssh-port'],
-    });
-    // Not this.warn(): in development mode oclif appends a stack trace to every warning.
+    const spec = lxcSpecFromFlags(args.vmid, flags);
     const warn = (m: string) => this.logToStderr(`Warning: ${m}`);
     const client = connectFromFlags(flags, warn);
     let result: LxcCreateResult;
