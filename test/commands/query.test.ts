@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { parseConfigObject } from '../../src/core/config.js';
-import type { FleetSummary, Host, Session } from '../../src/core/model.js';
+import type { Alert, FleetSummary, Host, Session } from '../../src/core/model.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';
 import { tempDir, testDir, waitFor } from '../helpers.js';
 
@@ -31,6 +31,8 @@ before(async () => {
   const config = parseConfigObject(
     {
       polling_interval_seconds: 1,
+      // Any machine uses more than 1 % of its memory: a real alert for the alerts commands.
+      alerts: { host_memory_warning: 1 },
       hosts: [{ name: 'here', address: 'localhost', transport: 'local' }],
       server: { port: 0, data_dir: data.path, public_read: false },
     },
@@ -54,6 +56,7 @@ test('status --json gives the fleet summary, finding the token file of the local
   assert.equal(s.hosts_total, 1);
   assert.equal(s.hosts_online, 1);
   assert.equal(s.sessions_active, 1);
+  assert.ok(s.alerts_open >= 1);
 });
 
 test('sessions lists the real session, as a table and as JSON', async () => {
@@ -66,6 +69,26 @@ test('sessions lists the real session, as a table and as JSON', async () => {
   assert.deepEqual(sessions.map((s) => s.name), ['cli run #1']);
   const legacy = await cli(['sessions', '--json', '--status', 'legacy', '--server', server.url]);
   assert.deepEqual(JSON.parse(legacy.stdout), []);
+});
+
+test('alerts lists the open alert; alerts ack acknowledges it with a note; --all includes it still', async () => {
+  const list = await cli(['alerts', '--json', '--server', server.url]);
+  assert.equal(list.code, 0, list.stderr);
+  const alerts = JSON.parse(list.stdout) as Alert[];
+  const mem = alerts.find((a) => a.type === 'high_memory' && a.host === 'here');
+  assert.ok(mem, list.stdout);
+  const table = await cli(['alerts', '--server', server.url]);
+  assert.match(table.stdout, new RegExp(`^${mem.id}\\s+warning\\s+high_memory\\s+here`, 'm'));
+  const ack = await cli(['alerts', 'ack', mem.id, '--note', 'looking into it', '--json', '--server', server.url]);
+  assert.equal(ack.code, 0, ack.stderr);
+  const acked = JSON.parse(ack.stdout) as Alert;
+  assert.equal(acked.acknowledged, true);
+  assert.equal(acked.ack_note, 'looking into it');
+  const unknown = await cli(['alerts', 'ack', 'nope', '--server', server.url]);
+  assert.equal(unknown.code, 10);
+  assert.match(unknown.stderr, /no alert 'nope'/);
+  const all = JSON.parse((await cli(['alerts', '--all', '--json', '--server', server.url])).stdout) as Alert[];
+  assert.ok(all.some((a) => a.id === mem.id && a.acknowledged));
 });
 
 test('hosts --json', async () => {

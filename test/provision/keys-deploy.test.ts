@@ -1,5 +1,5 @@
 /**
- * `keys deploy` / `keys revoke` against real OpenSSH servers on 127.0.1.200 and 127.0.1.201 (this machine, so both
+ * `keys deploy` / `keys revoke` against real OpenSSH servers on 127.0.3.200 and 127.0.3.201 (this machine, so both
  * "hosts" share one account database, like the fleet helper's fake hosts). Uses its own account and gate directory
  * so it cannot disturb anything else, and removes them afterwards. Checks the restrictions through the deployed
  * key itself: no shell, no PTY, no forwarding, no sftp, no `tmux kill-server`, no injected commands.
@@ -25,7 +25,7 @@ import { closeDatabase, openDatabase } from '../../src/server/store/db.js';
 
 const ACCOUNT = 'fmtprov';
 const LIB_DIR = '/usr/local/lib/fleetmon-test-prov';
-const ADDRESSES = ['127.0.1.200', '127.0.1.201'];
+const ADDRESSES = ['127.0.3.200', '127.0.3.201'];
 const probeScript = readFileSync(join(import.meta.dirname, 'fixtures', 'probe.sh'), 'utf8');
 
 const skip = sshdAvailable();
@@ -126,7 +126,7 @@ describe('keys deploy against real sshd', { skip: skip ?? false }, () => {
         '# my fleet (comments must survive)',
         'polling_interval_seconds: 30',
         'hosts:',
-        '  - {name: first, address: 127.0.1.200, has_gpu: false} # the first host',
+        '  - {name: first, address: 127.0.3.200, has_gpu: false} # the first host',
         '',
       ].join('\n'),
       { mode: 0o640 },
@@ -191,8 +191,8 @@ describe('keys deploy against real sshd', { skip: skip ?? false }, () => {
     assert.match(text, /^# my fleet \(comments must survive\)$/m);
     assert.match(text, /# the first host/);
     const config = parseConfigText(text, configFile);
-    const first = config.hosts.find((h) => h.address === '127.0.1.200');
-    const second = config.hosts.find((h) => h.address === '127.0.1.201');
+    const first = config.hosts.find((h) => h.address === '127.0.3.200');
+    const second = config.hosts.find((h) => h.address === '127.0.3.201');
     assert.equal(first?.name, 'first');
     assert.equal(first?.has_gpu, false);
     assert.equal(first?.host_key, servers[0]!.hostKeyFingerprint);
@@ -443,11 +443,11 @@ describe('keys deploy against real sshd', { skip: skip ?? false }, () => {
     assert.ok(r.hosts[0]!.steps.every((s) => s.status === 'unchanged'));
     const human = await runCommand('src/commands/keys/deploy.ts', [...common, ADDRESSES[0]!], { env });
     assert.equal(human.code, 0, human.stderr);
-    assert.match(human.stdout, /✔ 127\.0\.1\.200:22 {2}nothing to change/);
-    assert.ok(human.stdout.includes(`127.0.1.200:22  ssh-ed25519  ${servers[0]!.hostKeyFingerprint}`), human.stdout);
-    const unreachable = await runCommand('src/commands/keys/revoke.ts', ['--identity', join(dir, 'admin_key'), '--timeout', '2', '--account', ACCOUNT, '127.0.1.209'], { env });
+    assert.match(human.stdout, /✔ 127\.0\.3\.200:22 {2}nothing to change/);
+    assert.ok(human.stdout.includes(`127.0.3.200:22  ssh-ed25519  ${servers[0]!.hostKeyFingerprint}`), human.stdout);
+    const unreachable = await runCommand('src/commands/keys/revoke.ts', ['--identity', join(dir, 'admin_key'), '--timeout', '2', '--account', ACCOUNT, '127.0.3.209'], { env });
     assert.equal(unreachable.code, 6, unreachable.stderr);
-    assert.match(unreachable.stdout, /✖ 127\.0\.1\.209:22 {2}FAILED: .*(refused|ECONNREFUSED)/);
+    assert.match(unreachable.stdout, /✖ 127\.0\.3\.209:22 {2}FAILED: .*(refused|ECONNREFUSED)/);
     const noKey = await runCommand('src/commands/keys/deploy.ts', ['--json', ADDRESSES[0]!], { env: { ...env, FLEETMON_KEY: '', FLEETMON_SERVER: '' } });
     assert.equal(noKey.code, 2);
     assert.equal((JSON.parse(noKey.stdout) as { error: { code: string } }).error.code, 'NO_KEY');

@@ -1,5 +1,5 @@
 /**
- * RemoteShell against a real sshd on 127.0.1.202: argv quoting through the login shell (bash for root, dash for
+ * RemoteShell against a real sshd on 127.0.3.202: argv quoting through the login shell (bash for root, dash for
  * others) and through sudo, atomic uploads, reads, sudo with and without a password, host key pinning, deadlines
  * and output limits. Creates two throwaway users (and their sudoers rules) and removes them afterwards.
  */
@@ -13,7 +13,7 @@ import { RemoteShell } from '../../src/provision/ssh/remote-shell.js';
 import { FleetmonError } from '../../src/core/errors.js';
 import { generateKey, makeTestDir, removeDir, sshdAvailable, startSshd, type TestSshd } from './helpers/sshd.js';
 
-const ADDRESS = '127.0.1.202';
+const ADDRESS = '127.0.3.202';
 const SUDO_USER = 'fmtsudo'; // sudo with a password
 const NOPW_USER = 'fmtnopw'; // sudo without one
 const PASSWORD = 'correct horse $(battery) \'staple\'';
