@@ -4,8 +4,8 @@
  * pruned to the listed methods, so the validator sees exactly what the real server checks.
  *
  *   node --import tsx test/pve/extract-schema.ts SOURCE.json OUTPUT.json
- *   node --import tsx test/pve/extract-schema.ts ../shared/proxmox/apidata.json test/pve/schema/apidata-9.1.subset.json
- *   node --import tsx test/pve/extract-schema.ts ../shared/proxmox/apidata-pve8.json test/pve/schema/apidata-8.4.subset.json
+ *   node --import tsx test/pve/extract-schema.ts PATH/TO/apidata.json test/pve/schema/apidata-9.1.subset.json
+ *   node --import tsx test/pve/extract-schema.ts PATH/TO/apidata-pve8.json test/pve/schema/apidata-8.4.subset.json
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
