@@ -3,7 +3,7 @@
 // beside it) dist/ is used only while it is newer than every file under src/, so a stale build never shadows an
 // edit; otherwise oclif's development mode runs the TypeScript sources through tsx. That is what makes
 // `npm install && ./bin/run.js serve` work in a fresh clone.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { execute } from '@oclif/core';
 
 const root = new URL('..', import.meta.url);
@@ -26,4 +26,8 @@ function useCompiled() {
   return statSync(distStamp).mtimeMs >= newestSource(new URL('src', root).pathname);
 }
 
-await execute({ development: !useCompiled(), dir: import.meta.url });
+const compiled = useCompiled();
+// The manifest (written by the build) describes the compiled commands; oclif would read it in development mode
+// too, so a stale one would hide flags added since. Removed here; `npm run build` writes a fresh one.
+if (!compiled) rmSync(new URL('oclif.manifest.json', root), { force: true });
+await execute({ development: !compiled, dir: import.meta.url });

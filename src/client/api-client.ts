@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultDataDir } from '../core/config.js';
+import { defaultDataDir } from '../core/data-dir.js';
 import { FleetmonError } from '../core/errors.js';
 import type { Alert, FleetSummary, Host, Session } from '../core/model.js';
 import { TOKEN_FILE } from '../server/auth.js';

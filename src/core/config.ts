@@ -4,8 +4,7 @@
  * and unknown keys are reported rather than ignored, so the server never starts half-configured.
  */
 import { readFileSync } from 'node:fs';
-import { homedir, hostname } from 'node:os';
-import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
@@ -91,10 +90,7 @@ export type FleetConfig = Static<typeof ConfigSchema>;
 export type HostConfig = Static<typeof HostConfigSchema>;
 export type AlertsConfig = Static<typeof AlertsConfigSchema>;
 
-export function defaultDataDir(): string {
-  if (process.env.XDG_STATE_HOME) return join(process.env.XDG_STATE_HOME, 'fleetmon');
-  return join(homedir(), '.local', 'state', 'fleetmon');
-}
+export { defaultDataDir } from './data-dir.js';
 
 /** The embedded default: monitor this machine through the local transport. */
 export function embeddedConfig(): FleetConfig {

@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { FleetConfig, HostConfig } from '../core/config.js';
 import type { FleetSummary, Host, Session } from '../core/model.js';
@@ -23,6 +24,14 @@ export interface MonitorOptions {
   makeTransport?: (host: HostConfig) => Transport;
 }
 
+/** How often the monitor rolls old samples up and deletes them. */
+export const RETENTION_EVERY_MS = 10 * 60 * 1000;
+
+/** Raw samples older than the retention go (rolled up hourly first); hourly rows are kept at least 90 days. */
+export function retentionCutoffs(now: number, retentionDays: number): { rawCutoff: number; hourlyCutoff: number } {
+  return { rawCutoff: now - retentionDays * 86400_000, hourlyCutoff: now - Math.max(90, retentionDays) * 86400_000 };
+}
+
 export class Monitor extends EventEmitter {
   readonly poller: Poller;
   readonly samples: SampleRepository;
@@ -32,6 +41,9 @@ export class Monitor extends EventEmitter {
   private readonly log: Logger;
   private readonly now: () => number;
   private retentionTimer: NodeJS.Timeout | null = null;
+  /** Bumped when a cycle is published; the serialized lists below are valid for one generation. */
+  private generation = 0;
+  private readonly bodies = new Map<string, { generation: number; json: Buffer; gzip: Buffer | null }>();
 
   constructor(opts: MonitorOptions) {
     super();
@@ -83,8 +95,7 @@ export class Monitor extends EventEmitter {
 
   start(): void {
     this.poller.start();
-    const retentionEvery = 10 * 60 * 1000;
-    this.retentionTimer = setInterval(() => this.runRetention(), retentionEvery);
+    this.retentionTimer = setInterval(() => this.runRetention(), RETENTION_EVERY_MS);
     this.retentionTimer.unref();
   }
 
@@ -94,9 +105,7 @@ export class Monitor extends EventEmitter {
   }
 
   runRetention(): { hostRows: number; sessionRows: number } {
-    const now = this.now();
-    const rawCutoff = now - this.config.server.history_retention_days * 86400_000;
-    const hourlyCutoff = now - Math.max(90, this.config.server.history_retention_days) * 86400_000;
+    const { rawCutoff, hourlyCutoff } = retentionCutoffs(this.now(), this.config.server.history_retention_days);
     const removed = this.samples.retain(rawCutoff, hourlyCutoff);
     if (removed.hostRows > 0) this.log.info(removed, 'retention removed old samples');
     return removed;
@@ -110,6 +119,7 @@ export class Monitor extends EventEmitter {
     });
     const writeMs = performance.now() - writeStarted;
     const storedAt = this.now();
+    this.generation += 1;
     this.log.debug({ ms: cycle.durationMs, writeMs, polled: cycle.polled, skipped: cycle.skipped.length }, 'poll cycle');
     this.emit('cycle', { ...cycle, writeMs, storedAt });
     for (const c of changes) this.emit('alert', c);
@@ -117,6 +127,23 @@ export class Monitor extends EventEmitter {
 
   hosts(): Host[] {
     return this.poller.hosts();
+  }
+
+  /**
+   * A list as JSON, serialized at most once per published cycle and shared by every reader: with 100 hosts × 10
+   * sessions /api/hosts is ~750 KiB, and stringifying it per request (or per WebSocket client) would cost more
+   * CPU than polling the fleet. Readers between two cycles get the same bytes; gzip is made once, on demand.
+   * Keys must come from a small fixed set (they are never user input).
+   */
+  listBody(key: string, build: () => unknown, encoding: 'identity' | 'gzip' = 'identity'): Buffer {
+    let entry = this.bodies.get(key);
+    if (!entry || entry.generation !== this.generation) {
+      entry = { generation: this.generation, json: Buffer.from(JSON.stringify(build())), gzip: null };
+      this.bodies.set(key, entry);
+    }
+    if (encoding === 'identity') return entry.json;
+    entry.gzip ??= gzipSync(entry.json, { level: 6 });
+    return entry.gzip;
   }
 
   host(name: string): Host | undefined {

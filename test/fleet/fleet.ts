@@ -145,6 +145,14 @@ export interface StartFleetOptions {
   gpuEvery?: number;
   /** Extra sshd_config lines for every host (e.g. 'PermitUserEnvironment yes'). */
   sshdConfig?: string[];
+  /**
+   * Run each host's sshd (and so everything started over SSH, tmux servers included) in its own PID namespace
+   * with its own /proc, so a host sees only its own processes, as a real machine does. Without it every fake host
+   * reads the whole machine's /proc, and a 200-host fleet makes each host look 200 times as busy. Off by default:
+   * pids that tests pass between the host and this process (pane pids, GPU app rows) would not match. While a
+   * host is stopped its tmux sessions are gone too (the namespace ends with its sshd).
+   */
+  pidNamespace?: boolean;
   /** Hosts set up at once. Default 32. */
   concurrency?: number;
   /** Per-host limit for sshd to listen. Default 15 s. */
@@ -159,6 +167,7 @@ export const AUTO_BASE_INDEX = 10;
 
 const SSHD = '/usr/sbin/sshd';
 const SETPRIV = '/usr/bin/setpriv';
+const UNSHARE = '/usr/bin/unshare';
 const LOCK_DIR = '/tmp/fleetmon-fleet-locks';
 const ROOT_PREFIX = 'fleetmon-fleet-';
 const MAX_INDEX = 254 * 254;
@@ -513,6 +522,7 @@ interface Shared {
   tmuxWrapperTemplate: string;
   sshdConfig: string[];
   startTimeoutMs: number;
+  pidNamespace: boolean;
 }
 
 class HostImpl implements FakeHost {
@@ -624,10 +634,13 @@ class HostImpl implements FakeHost {
   async start(): Promise<void> {
     if (this.closed) throw new Error(`fake host ${this.name}: its fleet was stopped`);
     if (this.running) return;
-    const sshdArgs = [SSHD, '-D', '-f', join(this.root, 'sshd_config'), '-E', this.logPath];
+    const sshdArgs = [
+      ...(this.shared.pidNamespace ? [UNSHARE, '--pid', '--fork', '--mount-proc', '--kill-child', '--'] : []),
+      SSHD, '-D', '-f', join(this.root, 'sshd_config'), '-E', this.logPath,
+    ];
     // pdeathsig: if the test process dies without running any hook, the kernel kills the listener and the address
     // is free again.
-    const [cmd, args] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', ...sshdArgs]] : [SSHD, sshdArgs.slice(1)];
+    const [cmd, args] = existsSync(SETPRIV) ? [SETPRIV, ['--pdeathsig', 'KILL', '--', ...sshdArgs]] : [sshdArgs[0], sshdArgs.slice(1)];
     const child = spawn(cmd as string, args as string[], {
       stdio: 'ignore',
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
@@ -640,7 +653,10 @@ class HostImpl implements FakeHost {
     // the socket on it is our child's.
     const ours = () => {
       const inode = listeningTcp4Cached().get(key);
-      return inode !== undefined && child.pid !== undefined && holdsSocket(child.pid, inode);
+      if (inode === undefined || child.pid === undefined) return false;
+      // In a PID namespace the listener is unshare's child.
+      const candidates = this.shared.pidNamespace ? [child.pid, ...descendants([child.pid])] : [child.pid];
+      return candidates.some((pid) => holdsSocket(pid, inode));
     };
     await waitFor(
       ours,
@@ -910,6 +926,7 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
       tmuxWrapperTemplate: readFileSync(join(HERE, 'tmux-wrapper.sh'), 'utf8'),
       sshdConfig: opts.sshdConfig ?? [],
       startTimeoutMs: opts.startTimeoutMs ?? 15_000,
+      pidNamespace: opts.pidNamespace === true,
     };
     fleet.hosts = specs.map((spec, i) => {
       const k = fleet.indices[i] as number;

@@ -1,5 +1,6 @@
 /** Read-only REST routes: health, fleet, hosts, sessions, history, config. */
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { Type } from '@sinclair/typebox';
 import { FleetSummary, Host, Session } from '../../core/model.js';
@@ -13,6 +14,15 @@ function readPublicKey(path: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** Whether the client takes gzip (a q=0 opt-out counts as no). */
+export function acceptsGzip(header: string | string[] | undefined): boolean {
+  const value = Array.isArray(header) ? header.join(',') : (header ?? '');
+  return value.split(',').some((part) => {
+    const [name, ...params] = part.trim().split(';');
+    return name?.trim().toLowerCase() === 'gzip' && !params.some((p) => /^\s*q=0(\.0*)?\s*$/.test(p));
+  });
 }
 
 const DURATION = /^(\d+(?:\.\d+)?)(s|m|h|d|w)$/;
@@ -54,7 +64,16 @@ export const readRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
     api.get('/api/summary', { schema: { response: { 200: FleetSummary } } }, async () => monitor.summary());
 
-    api.get('/api/hosts', { schema: { response: { 200: Type.Array(Host) } } }, async () => monitor.hosts());
+    // Lists come pre-serialized from the monitor (once per cycle); the schema still documents the shape.
+    const sendList = (req: FastifyRequest, reply: FastifyReply, key: string, build: () => unknown) => {
+      const gzip = acceptsGzip(req.headers['accept-encoding']);
+      const body = monitor.listBody(key, build, gzip ? 'gzip' : 'identity');
+      reply.header('vary', 'accept-encoding').type('application/json; charset=utf-8');
+      if (gzip) reply.header('content-encoding', 'gzip');
+      return reply.send(body as never);
+    };
+
+    api.get('/api/hosts', { schema: { response: { 200: Type.Array(Host) } } }, async (req, reply) => sendList(req, reply, 'hosts', () => monitor.hosts()));
 
     api.get(
       '/api/hosts/:hostname',
@@ -117,7 +136,11 @@ export const readRoutes: FastifyPluginAsyncTypebox = async (app) => {
           response: { 200: Type.Array(Session) },
         },
       },
-      async (req) => monitor.sessions(req.query.status).filter((s) => !req.query.host || s.host === req.query.host),
+      async (req, reply) => {
+        const { status, host } = req.query;
+        if (host !== undefined) return monitor.sessions(status).filter((s) => s.host === host);
+        return sendList(req, reply, `sessions:${status ?? 'all'}`, () => monitor.sessions(status));
+      },
     );
 
     api.get(

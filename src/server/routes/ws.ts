@@ -17,19 +17,27 @@ export const wsRoutes: FastifyPluginAsync = async (app) => {
   };
   sessions.on('ended', onSessionEnded);
 
-  const broadcast = (payload: string) => {
+  // Encoded once and the same bytes handed to every client (ws.send of a string would encode it per client).
+  const broadcast = (payload: Buffer) => {
     for (const ws of clients) {
       // A client that cannot keep up (over 8 MiB queued) is dropped rather than allowed to grow our memory.
       if (ws.bufferedAmount > 8 * 1024 * 1024) ws.terminate();
-      else ws.send(payload);
+      else ws.send(payload, { binary: false });
     }
   };
+  /** The hosts_update frame: the hosts list the REST API serves for this cycle, wrapped without re-serializing. */
+  const hostsUpdate = () =>
+    Buffer.concat([
+      Buffer.from('{"event":"hosts_update","data":'),
+      monitor.listBody('hosts', () => monitor.hosts()),
+      Buffer.from(`,"summary":${JSON.stringify(monitor.summary())}}`),
+    ]);
   const onCycle = () => {
     if (clients.size === 0) return;
-    broadcast(JSON.stringify({ event: 'hosts_update', data: monitor.hosts(), summary: monitor.summary() }));
+    broadcast(hostsUpdate());
   };
   const onAlert = (e: AlertEvent) => {
-    if (clients.size > 0) broadcast(JSON.stringify(e));
+    if (clients.size > 0) broadcast(Buffer.from(JSON.stringify(e)));
   };
   monitor.on('cycle', onCycle);
   monitor.on('alert', onAlert);
@@ -61,7 +69,7 @@ export const wsRoutes: FastifyPluginAsync = async (app) => {
       socket.on('message', (raw: Buffer) => {
         if (raw.toString() === 'ping') socket.send(JSON.stringify({ event: 'pong' }));
       });
-      socket.send(JSON.stringify({ event: 'hosts_update', data: monitor.hosts(), summary: monitor.summary() }));
+      socket.send(hostsUpdate(), { binary: false });
     },
   );
 };

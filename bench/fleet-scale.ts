@@ -1,0 +1,109 @@
+/**
+ * Section 3: a poll cycle against fleet size. One fake fleet of the largest size (real sshd per host, tmux
+ * sessions on each, every second host a GPU host replaying the H100 capture) and, per size, a real `fleetmon
+ * serve` polling the first N hosts: time from cycle start until every snapshot is stored, server CPU per cycle,
+ * server RSS. While the server for `apiSize` hosts runs, `during` (section 4) gets it.
+ */
+import { fleetConfigSection, startFleet, type Fleet } from '../test/fleet/fleet.js';
+import { memoryOf } from './lib/proc-cpu.js';
+import type { Report } from './lib/report.js';
+import { apiGet, startBenchServer, type BenchServer, type CycleLine } from './lib/server.js';
+import { linearFit, round, summarize } from './lib/stats.js';
+
+export interface FleetScaleOptions {
+  sizes: number[];
+  sessionsPerHost: number;
+  steadyCycles: number;
+  intervalSeconds: number;
+  apiSize: number;
+  nodeArgs?: string[];
+  during?: (server: BenchServer, fleet: Fleet) => Promise<void>;
+}
+
+const SECTION = '3. fleet size';
+const TARGET_MS: Record<number, number> = { 100: 1500, 200: 3000 };
+const TARGET_RSS_MIB = 150;
+
+/** Starts `count` tmux sessions running `sleep` on every host, with one tmux command per host. */
+async function addSessions(fleet: Fleet, count: number): Promise<void> {
+  const queue = [...fleet.hosts];
+  const worker = async () => {
+    for (let h = queue.shift(); h; h = queue.shift()) {
+      const args: string[] = [];
+      for (let i = 0; i < count; i++) args.push(...(i ? [';'] : []), 'new-session', '-d', '-s', `job-${i}`, 'sleep 1000000');
+      const r = await h.tmux(args);
+      if (r.code !== 0) throw new Error(`tmux on ${h.name}: ${r.stderr}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+}
+
+export async function benchFleetScale(report: Report, opts: FleetScaleOptions): Promise<void> {
+  const largest = Math.max(...opts.sizes);
+  console.log(`\n${SECTION} — fake fleet of ${largest} hosts (real sshd each in its own PID namespace, ${opts.sessionsPerHost} tmux sessions per host, every 2nd host a GPU host), real fleetmon serve`);
+  const t0 = performance.now();
+  const fleet = await startFleet({ hosts: largest, gpuEvery: 2, pidNamespace: true });
+  try {
+    await addSessions(fleet, opts.sessionsPerHost);
+    report.note(`fleet of ${largest} hosts with ${largest * opts.sessionsPerHost} sessions up in ${round((performance.now() - t0) / 1000, 1)} s`);
+    const section = fleetConfigSection(fleet);
+    const rows: Array<{ n: number; stored: number; cpu: number; rss: number; peak: number }> = [];
+    for (const n of opts.sizes) {
+      const server = await startBenchServer(
+        {
+          polling_interval_seconds: opts.intervalSeconds,
+          ssh: { ...section.ssh, timeout: Math.max(10, opts.intervalSeconds) },
+          hosts: section.hosts.slice(0, n),
+        },
+        { nodeArgs: opts.nodeArgs },
+      );
+      try {
+        const [cold] = await server.cycles(1);
+        await server.cycles(1); // the early second cycle (2 s after the first)
+        const steady: CycleLine[] = await server.cycles(opts.steadyCycles);
+        const summary = await apiGet<{ hosts_online: number; hosts_degraded: number; sessions_active: number }>(server, '/api/summary');
+        const up = summary.hosts_online + summary.hosts_degraded;
+        if (up !== n) report.note(`${n} hosts: only ${up} answered (${n - up} failed); the figures cover a partial cycle`);
+        const stored = summarize(steady.map((c) => c.ms + c.writeMs));
+        const write = summarize(steady.map((c) => c.writeMs));
+        const cpu = summarize(steady.map((c) => c.cpuMs));
+        const mem = memoryOf(server.pid);
+        const target = TARGET_MS[n];
+        report.add({
+          section: SECTION,
+          name: `${n} hosts: cycle start → all stored, median`,
+          value: round(stored.median, 0),
+          unit: 'ms',
+          comparison: `p95 ${round(stored.p95, 0)} ms; storing ${round(write.median, 1)} ms; first cycle (SSH connects) ${round((cold?.ms ?? 0) + (cold?.writeMs ?? 0), 0)} ms; ${summary.sessions_active} sessions`,
+          ...(target ? { target: `< ${target} ms`, holds: stored.median < target } : {}),
+        });
+        report.add({ section: SECTION, name: `${n} hosts: server CPU per cycle, median`, value: round(cpu.median, 0), unit: 'ms', comparison: `${round(cpu.median / n, 2)} ms per host` });
+        if (mem) {
+          report.add({
+            section: SECTION,
+            name: `${n} hosts: server RSS`,
+            value: round(mem.rssMiB, 0),
+            unit: 'MiB',
+            comparison: `peak ${round(mem.peakMiB, 0)} MiB`,
+            ...(n === 200 ? { target: `< ${TARGET_RSS_MIB} MB`, holds: mem.rssMiB * 1.048576 < TARGET_RSS_MIB } : {}),
+          });
+        }
+        rows.push({ n, stored: stored.median, cpu: cpu.median, rss: mem?.rssMiB ?? Number.NaN, peak: mem?.peakMiB ?? Number.NaN });
+        if (n === opts.apiSize && opts.during) await opts.during(server, fleet);
+      } finally {
+        await server.stop();
+      }
+    }
+    if (rows.length >= 3) {
+      const xs = rows.map((r) => r.n);
+      const time = linearFit(xs, rows.map((r) => r.stored));
+      const cpu = linearFit(xs, rows.map((r) => r.cpu));
+      report.add({ section: SECTION, name: 'cycle time growth: ms per extra host (linear fit)', value: round(time.slope, 2), unit: 'ms', comparison: `R² ${round(time.r2, 3)}, intercept ${round(time.intercept, 0)} ms` });
+      report.add({ section: SECTION, name: 'server CPU growth: ms per extra host (linear fit)', value: round(cpu.slope, 2), unit: 'ms', comparison: `R² ${round(cpu.r2, 3)}` });
+      const linear = time.r2 >= 0.95 && cpu.r2 >= 0.95;
+      report.note(linear ? 'cost grows linearly with fleet size (R² ≥ 0.95 for time and CPU)' : 'cost does NOT grow cleanly linearly with fleet size (R² < 0.95): see the per-size rows');
+    }
+  } finally {
+    await fleet.stop();
+  }
+}
