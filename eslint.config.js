@@ -14,6 +14,6 @@ export default tseslint.config(
   },
   {
     files: ['src/server/public/**/*.js'],
-    languageOptions: { globals: { window: 'readonly', document: 'readonly', localStorage: 'readonly', WebSocket: 'readonly', Notification: 'readonly', navigator: 'readonly', location: 'readonly', history: 'readonly', requestAnimationFrame: 'readonly', HTMLElement: 'readonly', Event: 'readonly', CustomEvent: 'readonly' } },
+    languageOptions: { globals: { window: 'readonly', document: 'readonly', localStorage: 'readonly', WebSocket: 'readonly', Notification: 'readonly', navigator: 'readonly', location: 'readonly', history: 'readonly', requestAnimationFrame: 'readonly', HTMLElement: 'readonly', Event: 'readonly', CustomEvent: 'readonly', Response: 'readonly', Blob: 'readonly', DecompressionStream: 'readonly' } },
   },
 );

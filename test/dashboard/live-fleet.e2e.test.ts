@@ -70,6 +70,15 @@ describe('dashboard against a live server', { skip: SKIP_BROWSER || SKIP_TMUX },
   });
 
   test('the host card appears with its metrics and sessions, over a live WebSocket', async () => {
+    // Chromium can gunzip, so the page asks for compressed updates and gets binary frames.
+    const sockets: Array<{ url: string; binaryFrames: number }> = [];
+    page.on('websocket', (ws) => {
+      const entry = { url: ws.url(), binaryFrames: 0 };
+      sockets.push(entry);
+      ws.on('framereceived', (f) => {
+        if (typeof f.payload !== 'string') entry.binaryFrames += 1;
+      });
+    });
     await page.goto(`${ts.url}/?tab=hosts`);
     const card = page.locator(`article.host-card[data-host="${HOST}"]`);
     await card.waitFor();
@@ -89,6 +98,7 @@ describe('dashboard against a live server', { skip: SKIP_BROWSER || SKIP_TMUX },
     assert.equal(clip, await row('attached-work').locator('.attach-cmd').textContent());
     assert.match((await page.locator('#updated').textContent()) ?? '', /^updated \d\d:\d\d:\d\d$/);
     assert.equal(await page.locator('.tab[data-tab="hosts"] .tab-count').textContent(), '1');
+    assert.ok(sockets.some((w) => w.url.endsWith('/ws?compress=gzip') && w.binaryFrames > 0), JSON.stringify(sockets));
   });
 
   test('a session named like markup shows as text and runs nothing', async () => {

@@ -145,7 +145,7 @@ describe('dashboard with a mocked GPU fleet', { skip: SKIP_BROWSER }, () => {
     });
     // A proxy that refuses WebSockets: every attempt is closed at once.
     let attempts = 0;
-    await p.routeWebSocket(/\/ws$/, (ws) => {
+    await p.routeWebSocket(/\/ws(\?|$)/, (ws) => {
       attempts += 1;
       void ws.close({ code: 1011, reason: 'no websockets here' });
     });
@@ -185,7 +185,7 @@ describe('dashboard with a mocked GPU fleet', { skip: SKIP_BROWSER }, () => {
       const host = decodeURIComponent(u.pathname.split('/')[3] ?? '');
       return route.fulfill({ json: history(host, u.searchParams.get('metric') ?? '', u.searchParams.get('since') ?? '1h', Number(u.searchParams.get('points'))) });
     });
-    await page.routeWebSocket(/\/ws$/, (ws) => {
+    await page.routeWebSocket(/\/ws(\?|$)/, (ws) => {
       socket = ws;
     });
     await page.goto(`${ts.url}/?tab=hosts`);

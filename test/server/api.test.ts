@@ -5,6 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { gunzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { pino } from 'pino';
@@ -170,6 +171,10 @@ test('a session replaced under the same name is not killed', async () => {
 });
 
 test('legacy alerts are raised, acknowledged (twice is fine), unknown ids are 404, and acks survive a restart', async () => {
+  // work2 was re-created a second ago. The snapshot reads the host's time as btime + uptime, which can lag the
+  // wall clock by a second or so on a long-running VM (seen: 0.8 s), and tmux times are whole seconds: wait until
+  // the session is old enough to be legacy (threshold 0) by the host's own clock.
+  await new Promise((r) => setTimeout(r, 2500));
   await monitor.poller.runCycle();
   const open = (await app.inject({ url: '/api/alerts?acknowledged=false', headers: auth })).json<Alert[]>();
   const legacy = open.find((a) => a.type === 'legacy_session');
@@ -249,6 +254,40 @@ test('WebSocket: refuses anonymous clients, sends hosts_update after each cycle'
   const update = events.slice(before).find((e) => e.event === 'hosts_update');
   assert.ok(update, JSON.stringify(events.map((e) => e.event)));
   assert.equal(update.data[0]?.name, 'local');
+});
+
+test('WebSocket with compress=gzip: hosts_update as one gzip binary frame, the same JSON as text clients get', async () => {
+  const plain = await app.injectWS('/ws', { headers: auth });
+  const packed = await app.injectWS('/ws?compress=gzip', { headers: auth });
+  const texts: string[] = [];
+  const frames: Array<{ binary: boolean; json: string }> = [];
+  plain.on('message', (d: Buffer) => texts.push(d.toString()));
+  packed.on('message', (d: Buffer, isBinary: boolean) => frames.push({ binary: isBinary, json: isBinary ? gunzipSync(d).toString() : d.toString() }));
+  await new Promise((r) => setTimeout(r, 50));
+  const [t0, f0] = [texts.length, frames.length];
+  await monitor.poller.runCycle();
+  await new Promise((r) => setTimeout(r, 200));
+  plain.terminate();
+  packed.terminate();
+  const text = texts.slice(t0).find((t) => t.startsWith('{"event":"hosts_update"'));
+  const frame = frames.slice(f0).find((f) => f.json.startsWith('{"event":"hosts_update"'));
+  assert.ok(text && frame, `text ${texts.length}, frames ${frames.length}`);
+  assert.equal(frame.binary, true);
+  assert.equal(frame.json, text, 'one cycle, one payload, whatever the encoding');
+});
+
+test('/api/hosts and /api/sessions: gzip when asked, the same JSON either way', async () => {
+  await monitor.poller.runCycle();
+  for (const url of ['/api/hosts', '/api/sessions', '/api/sessions?status=active']) {
+    const plain = await app.inject({ url, headers: auth });
+    const packed = await app.inject({ url, headers: { ...auth, 'accept-encoding': 'br, gzip;q=0.8' } });
+    assert.equal(packed.headers['content-encoding'], 'gzip', url);
+    assert.equal(plain.headers['content-encoding'], undefined, url);
+    assert.equal(gunzipSync(packed.rawPayload).toString(), plain.body, url);
+    assert.ok(Array.isArray(plain.json()), url);
+  }
+  const refused = await app.inject({ url: '/api/hosts', headers: { ...auth, 'accept-encoding': 'gzip;q=0' } });
+  assert.equal(refused.headers['content-encoding'], undefined);
 });
 
 test('Prometheus exposition of the fleet, with label values escaped', async () => {

@@ -1,7 +1,11 @@
 /**
  * One WebSocket per dashboard: `hosts_update` after every poll cycle and alert events as they happen. The
  * upgrade checks the session (or token) and the Origin like any other request.
+ *
+ * `/ws?compress=gzip` gets each hosts_update as one gzip'd binary frame (a tenth of the size for a large fleet),
+ * compressed once per cycle and shared by every such client; small events stay text frames.
  */
+import { gzipSync } from 'node:zlib';
 import type { FastifyPluginAsync } from 'fastify';
 import type { WebSocket } from 'ws';
 import { originAllowed } from '../app.js';
@@ -9,6 +13,7 @@ import type { AlertEvent } from '../alerts/service.js';
 
 export const wsRoutes: FastifyPluginAsync = async (app) => {
   const clients = new Set<WebSocket>();
+  const gzipClients = new WeakSet<WebSocket>();
   const sessionOf = new Map<WebSocket, string>();
   const { monitor, sessions } = app.deps;
   // Signing out closes that browser session's sockets too.
@@ -18,10 +23,12 @@ export const wsRoutes: FastifyPluginAsync = async (app) => {
   sessions.on('ended', onSessionEnded);
 
   // Encoded once and the same bytes handed to every client (ws.send of a string would encode it per client).
-  const broadcast = (payload: Buffer) => {
+  const broadcast = (payload: Buffer, gzipped?: () => Buffer) => {
+    let compressed: Buffer | undefined;
     for (const ws of clients) {
       // A client that cannot keep up (over 8 MiB queued) is dropped rather than allowed to grow our memory.
       if (ws.bufferedAmount > 8 * 1024 * 1024) ws.terminate();
+      else if (gzipped && gzipClients.has(ws)) ws.send((compressed ??= gzipped()), { binary: true });
       else ws.send(payload, { binary: false });
     }
   };
@@ -34,7 +41,8 @@ export const wsRoutes: FastifyPluginAsync = async (app) => {
     ]);
   const onCycle = () => {
     if (clients.size === 0) return;
-    broadcast(hostsUpdate());
+    const frame = hostsUpdate();
+    broadcast(frame, () => gzipSync(frame, { level: 4 }));
   };
   const onAlert = (e: AlertEvent) => {
     if (clients.size > 0) broadcast(Buffer.from(JSON.stringify(e)));
@@ -59,6 +67,8 @@ export const wsRoutes: FastifyPluginAsync = async (app) => {
     },
     (socket, req) => {
       clients.add(socket);
+      const wantsGzip = (req.query as { compress?: unknown } | undefined)?.compress === 'gzip';
+      if (wantsGzip) gzipClients.add(socket);
       if (req.caller.sessionId) sessionOf.set(socket, req.caller.sessionId);
       const forget = () => {
         clients.delete(socket);
@@ -69,7 +79,9 @@ export const wsRoutes: FastifyPluginAsync = async (app) => {
       socket.on('message', (raw: Buffer) => {
         if (raw.toString() === 'ping') socket.send(JSON.stringify({ event: 'pong' }));
       });
-      socket.send(hostsUpdate(), { binary: false });
+      const first = hostsUpdate();
+      if (wantsGzip) socket.send(gzipSync(first, { level: 4 }), { binary: true });
+      else socket.send(first, { binary: false });
     },
   );
 };
