@@ -40,8 +40,8 @@ export class ProbeChannel {
     return this.closedReason === null;
   }
 
-  /** Sends one poll and resolves with the raw answer (markers included). */
-  poll(gpu: 'on' | 'off' | 'auto', deadlineMs: number): Promise<{ nonce: string; text: string }> {
+  /** Sends one poll and resolves with the raw answer (markers included). `disks: false` skips df this time. */
+  poll(gpu: 'on' | 'off' | 'auto', deadlineMs: number, opts: { disks?: boolean } = {}): Promise<{ nonce: string; text: string }> {
     if (this.closedReason) return Promise.reject(new FleetmonError('PROBE_CLOSED', this.closedReason, { kind: 'ssh' }));
     if (this.waiter) return Promise.reject(new FleetmonError('PROBE_BUSY', 'a poll is already in flight', { kind: 'ssh' }));
     const nonce = randomBytes(9).toString('hex');
@@ -63,7 +63,7 @@ export class ProbeChannel {
           reject(err);
         },
       };
-      this.streams.stdin.write(`poll ${nonce} ${gpu}\n`);
+      this.streams.stdin.write(`poll ${nonce} ${gpu} ${opts.disks === false ? 'nodf' : 'df'}\n`);
     });
   }
 

@@ -19,6 +19,8 @@ export interface HostRuntime {
   counters: Counters | null;
   busy: boolean;
   nextAttemptAt: number;
+  /** Start of the last poll that asked for disk usage (0: never). */
+  disksReadAt: number;
   hostKeyChanged: { expected: string; presented: string } | null;
 }
 
@@ -38,6 +40,12 @@ export interface PollerOptions {
   random?: () => number;
   restored?: Map<string, Host>;
 }
+
+/**
+ * How often a host's disk usage is read. df is about a third of a poll's cost on the host and disk usage moves
+ * slowly, so at the default 30 s interval every 10th poll asks for it (hosts polled less often: every poll).
+ */
+export const DISK_REFRESH_MS = 5 * 60_000;
 
 export function sshUserOf(config: FleetConfig, host: HostConfig): string {
   if (host.transport === 'local') return process.env.USER ?? process.env.LOGNAME ?? 'root';
@@ -82,7 +90,7 @@ export class Poller extends EventEmitter {
         // Show the last known data after a restart, but as pending until the first poll confirms it.
         Object.assign(host, { metrics: restored.metrics, gpu: restored.gpu, has_gpu: restored.has_gpu, last_success_at: restored.last_success_at });
       }
-      return { config: h, transport: opts.makeTransport(h), host, counters: null, busy: false, nextAttemptAt: 0, hostKeyChanged: null };
+      return { config: h, transport: opts.makeTransport(h), host, counters: null, busy: false, nextAttemptAt: 0, disksReadAt: 0, hostKeyChanged: null };
     });
   }
 
@@ -167,7 +175,8 @@ export class Poller extends EventEmitter {
     const gpuMode = r.config.has_gpu === true ? 'on' : r.config.has_gpu === false ? 'off' : 'auto';
     try {
       const channel = await r.transport.channel();
-      const { nonce, text } = await channel.poll(gpuMode, config.ssh.timeout * 1000);
+      const wantDisks = r.disksReadAt === 0 || !r.host.metrics || started - r.disksReadAt >= DISK_REFRESH_MS;
+      const { nonce, text } = await channel.poll(gpuMode, config.ssh.timeout * 1000, { disks: wantDisks });
       const response = splitProbeResponse(text, nonce);
       const snap = buildSnapshot({
         hostName: r.config.name,
@@ -179,7 +188,9 @@ export class Poller extends EventEmitter {
         response,
         previous: r.counters,
         nowMs: this.now(),
+        previousDisks: r.host.metrics?.disks,
       });
+      if (wantDisks) r.disksReadAt = started;
       const now = this.now();
       r.counters = snap.counters;
       r.hostKeyChanged = null;

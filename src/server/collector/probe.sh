@@ -1,15 +1,17 @@
 #!/bin/sh
 # fleetmon probe, protocol v1. POSIX sh (dash-safe); started once per host and kept running.
 #
-# The collector writes one request line per poll:   poll NONCE GPU      (GPU: on | off | auto)
+# The collector writes one request line per poll:   poll NONCE GPU [DISKS]   (GPU: on | off | auto; DISKS: df | nodf,
+# df when absent, so an older collector still gets disk usage every poll)
 # and the probe answers with sections, each opened by a marker line "@@fm-NONCE NAME [ARGS]":
 #   begin v1 PAGESIZE CLK_TCK   then: tmux ("S|…" sessions, "P|…" panes), proc ("path:line" as grep -H prints
-#   them: host counters and /proc/PID/stat of the panes' process trees), df, gpu, gpuapps, each followed by
+#   them: host counters and /proc/PID/stat of the panes' process trees), df (unless nodf), gpu, gpuapps, each followed by
 #   "rc NAME CODE", and finally "end". The collector reads sections by name, in any order.
 # The nonce is random per poll and chosen by the collector, so nothing a monitored user controls (a session name,
 # a process name) can forge a marker. The probe never evaluates request text; it only compares it with fixed words.
-# It costs a handful of forks per poll: one tmux, one awk for every /proc file, one df, and two nvidia-smi calls on
-# GPU hosts, each bounded by timeout(1) so a wedged driver or filesystem cannot hang the stream.
+# It costs a handful of forks per poll: one tmux, one awk for every /proc file, one df when asked (disk usage moves
+# slowly, and df is a third of a poll's cost, so the collector asks for it every few minutes), and two nvidia-smi
+# calls on GPU hosts, each bounded by timeout(1) so a wedged driver or filesystem cannot hang the stream.
 export LC_ALL=C
 pagesize=$(getconf PAGESIZE 2>/dev/null || echo 4096)
 clk=$(getconf CLK_TCK 2>/dev/null || echo 100)
@@ -54,7 +56,7 @@ bounded() { # bounded SECONDS CMD ARGS...: run with a deadline when timeout(1) e
   if [ "$has_timeout" = 1 ]; then timeout -k 1 "$s" "$@"; else "$@"; fi
 }
 
-while IFS=' ' read -r verb nonce gpu _rest; do
+while IFS=' ' read -r verb nonce gpu disks _rest; do
   case $verb in
     poll) ;;
     quit) exit 0 ;;
@@ -94,9 +96,11 @@ EOF
     grep -H '' /proc/stat /proc/meminfo /proc/loadavg /proc/uptime /proc/net/dev /proc/[0-9]*/stat 2>/dev/null
   fi
   echo "$m rc proc $?"
-  echo "$m df"
-  bounded 3 df -P -B1 -l -x tmpfs -x devtmpfs -x squashfs -x overlay -x efivarfs 2>/dev/null
-  echo "$m rc df $?"
+  if [ "$disks" != nodf ]; then
+    echo "$m df"
+    bounded 3 df -P -B1 -l -x tmpfs -x devtmpfs -x squashfs -x overlay -x efivarfs 2>/dev/null
+    echo "$m rc df $?"
+  fi
   if [ "$gpu" = on ] || { [ "$gpu" = auto ] && command -v nvidia-smi >/dev/null 2>&1; }; then
     if command -v nvidia-smi >/dev/null 2>&1; then
       echo "$m gpu"

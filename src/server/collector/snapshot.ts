@@ -44,6 +44,8 @@ export interface SnapshotInput {
   previous: Counters | null;
   /** Fallback clock (epoch ms) when the host's own time cannot be read. */
   nowMs: number;
+  /** Disk usage from an earlier poll, kept when this answer has none (the collector asks for df only now and then). */
+  previousDisks?: HostMetrics['disks'];
 }
 
 export interface HostSnapshot {
@@ -95,8 +97,9 @@ export function buildSnapshot(input: SnapshotInput): HostSnapshot {
     );
   }
 
-  const disks = parseDf(response.sections.get('df') ?? '');
-  if ((response.exitCodes.get('df') ?? 0) !== 0 && disks.length === 0) problems.push('df failed');
+  const dfRan = response.sections.has('df') || response.exitCodes.has('df');
+  const disks = dfRan ? parseDf(response.sections.get('df') ?? '') : null;
+  if ((response.exitCodes.get('df') ?? 0) !== 0 && !disks?.length) problems.push('df failed');
 
   let metrics: HostMetrics | null = null;
   if (stat.total && mem) {
@@ -114,14 +117,17 @@ export function buildSnapshot(input: SnapshotInput): HostSnapshot {
       load_5: load?.[1] ?? 0,
       load_15: load?.[2] ?? 0,
       uptime_seconds: uptime ?? 0,
-      disks: disks.map((d) => ({
-        filesystem: d.filesystem,
-        mount: d.mount,
-        total_bytes: d.totalBytes,
-        used_bytes: d.usedBytes,
-        available_bytes: d.availableBytes,
-        percent: d.percent,
-      })),
+      disks:
+        disks?.map((d) => ({
+          filesystem: d.filesystem,
+          mount: d.mount,
+          total_bytes: d.totalBytes,
+          used_bytes: d.usedBytes,
+          available_bytes: d.availableBytes,
+          percent: d.percent,
+        })) ??
+        input.previousDisks ??
+        [],
       network: net.map((n) => {
         const before = previous?.net.get(n.iface);
         const rate = (cur: number, old: number | undefined) =>
