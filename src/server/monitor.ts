@@ -24,6 +24,9 @@ export interface MonitorOptions {
   makeTransport?: (host: HostConfig) => Transport;
 }
 
+/** How often hosts' whole snapshots are saved for the next start (and at shutdown); samples go every cycle. */
+export const STATE_SAVE_EVERY_MS = 5 * 60 * 1000;
+
 /** How often the monitor rolls old samples up and deletes them. */
 export const RETENTION_EVERY_MS = 10 * 60 * 1000;
 
@@ -41,6 +44,8 @@ export class Monitor extends EventEmitter {
   private readonly log: Logger;
   private readonly now: () => number;
   private retentionTimer: NodeJS.Timeout | null = null;
+  /** Start of the last cycle whose host snapshots were saved (null: none yet). */
+  private statesSavedAt: number | null = null;
   /** Bumped when a cycle is published; the serialized lists below are valid for one generation. */
   private generation = 0;
   private readonly bodies = new Map<string, { generation: number; json: Buffer; gzip: Buffer | null }>();
@@ -102,6 +107,13 @@ export class Monitor extends EventEmitter {
   async stop(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     await this.poller.stop();
+    if (this.poller.lastCycle) {
+      try {
+        this.samples.saveStates(this.now(), this.hosts());
+      } catch (err) {
+        this.log.warn({ err }, 'could not save host states at shutdown');
+      }
+    }
   }
 
   runRetention(): { hostRows: number; sessionRows: number } {
@@ -114,9 +126,16 @@ export class Monitor extends EventEmitter {
   private onCycle(cycle: CycleResult): void {
     const writeStarted = performance.now();
     let changes: ReturnType<AlertService['evaluate']> = [];
-    this.samples.writeCycle(cycle.startedAt, cycle.hosts, () => {
-      changes = this.alerts.evaluate(this.poller.runtimes, cycle.finishedAt);
-    });
+    const states = this.statesSavedAt === null || cycle.startedAt - this.statesSavedAt >= STATE_SAVE_EVERY_MS;
+    this.samples.writeCycle(
+      cycle.startedAt,
+      cycle.hosts,
+      () => {
+        changes = this.alerts.evaluate(this.poller.runtimes, cycle.finishedAt);
+      },
+      { states },
+    );
+    if (states) this.statesSavedAt = cycle.startedAt;
     const writeMs = performance.now() - writeStarted;
     const storedAt = this.now();
     this.generation += 1;

@@ -8,6 +8,9 @@ import { closeDatabase, openDatabase } from '../../src/server/store/db.js';
 import { migrations } from '../../src/server/store/migrations.js';
 import { SampleRepository } from '../../src/server/store/repositories.js';
 import { FleetmonError } from '../../src/core/errors.js';
+import { pino } from 'pino';
+import { parseConfigObject } from '../../src/core/config.js';
+import { Monitor } from '../../src/server/monitor.js';
 import { tempDir } from '../helpers.js';
 
 function host(name: string, cpu: number): Host {
@@ -83,6 +86,40 @@ test('history downsamples, and retention rolls old samples into hourly rows so t
     const both = repo.history('b', 'cpu_percent', t0, end, 200);
     assert.ok(both[0]!.t < end - 86400_000 && both.every((p) => p.v === 50));
     closeDatabase(db);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('host snapshots are saved when a cycle asks for it or at shutdown, and come back on the next start', async () => {
+  const dir = tempDir();
+  try {
+    const { db } = openDatabase(dir.path);
+    const samples = new SampleRepository(db);
+    samples.writeCycle(1000, [host('a', 10)], undefined, { states: true });
+    samples.writeCycle(2000, [host('a', 20)], undefined, { states: false });
+    assert.equal(samples.lastStates().get('a')?.metrics?.cpu_percent, 10, 'a cycle without states keeps the saved one');
+    const rows = db.prepare('SELECT COUNT(*) AS n FROM host_samples').get() as { n: number };
+    assert.equal(rows.n, 2, 'samples are written every cycle all the same');
+    samples.saveStates(3000, [host('a', 30)]);
+    assert.equal(samples.lastStates().get('a')?.metrics?.cpu_percent, 30);
+    closeDatabase(db);
+
+    // A monitor saves every host's snapshot when it stops, and a new one starts from them.
+    const config = parseConfigObject({ hosts: [{ name: 'here', address: 'localhost', transport: 'local', has_gpu: false }] }, '<test>');
+    const log = pino({ level: 'silent' });
+    const first = openDatabase(dir.path);
+    const monitor = new Monitor({ config, db: first.db, log });
+    await monitor.poller.runCycle();
+    const polled = monitor.hosts()[0]!;
+    assert.equal(polled.status, 'online', polled.last_error ?? '');
+    await monitor.stop();
+    closeDatabase(first.db);
+    const second = openDatabase(dir.path);
+    const restarted = new Monitor({ config, db: second.db, log });
+    assert.deepEqual(restarted.hosts()[0]!.metrics, polled.metrics, 'the last polled metrics show before the first poll');
+    await restarted.stop();
+    closeDatabase(second.db);
   } finally {
     dir.remove();
   }

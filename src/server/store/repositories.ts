@@ -54,7 +54,13 @@ export class SampleRepository {
   }
 
   /** Writes one cycle: a sample per host, a sample per session, and the latest state. */
-  writeCycle(ts: number, hosts: Host[], extra?: () => void): void {
+  /**
+   * One cycle in one transaction: a sample row per host and per session, then `extra` (alert evaluation). With
+   * `states`, each host's whole snapshot is saved too, for the next start to show until its first poll; that is
+   * most of a cycle's bytes, so the monitor saves states every few minutes and at shutdown, not every cycle.
+   */
+  writeCycle(ts: number, hosts: Host[], extra?: () => void, opts: { states?: boolean } = {}): void {
+    const states = opts.states ?? true;
     this.db.transaction(() => {
       for (const h of hosts) {
         const m = h.metrics;
@@ -81,9 +87,15 @@ export class SampleRepository {
             this.insertSession.run(ts, h.name, s.id, s.cpu_percent, s.memory_rss_mb, s.gpu_memory_mb, s.attached ? 1 : 0);
           }
         }
-        this.upsertState.run(h.name, ts, JSON.stringify(h));
+        if (states) this.upsertState.run(h.name, ts, JSON.stringify(h));
       }
       extra?.();
+    })();
+  }
+
+  saveStates(ts: number, hosts: Host[]): void {
+    this.db.transaction(() => {
+      for (const h of hosts) this.upsertState.run(h.name, ts, JSON.stringify(h));
     })();
   }
 
