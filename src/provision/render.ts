@@ -17,6 +17,8 @@ export interface ServiceUnitData {
   group: string;
   /** Absolute path of the node binary the service runs with. */
   nodePath: string;
+  /** V8 flags before the script (SERVE_NODE_FLAGS). */
+  nodeFlags: readonly string[];
   /** The installed release (a stable path, e.g. the `current` symlink). */
   appDir: string;
   configPath: string;
@@ -45,6 +47,7 @@ export interface NodeSourceData {
 
 export interface CliWrapperData {
   nodePath: string;
+  nodeFlags: readonly string[];
   appDir: string;
 }
 
@@ -71,11 +74,16 @@ function createRenderer(): typeof Handlebars {
   const hb = Handlebars.create();
   // A JSON string is a valid YAML double-quoted scalar, so this is YAML-safe for any value.
   hb.registerHelper('json', (value: unknown) => JSON.stringify(value));
-  hb.registerHelper('shq', (value: unknown) => shQuote(String(value)));
-  hb.registerHelper('unit', (value: unknown) => {
-    const s = String(value);
-    return SAFE_WORD.test(s) ? s : refuse('unit-file', value);
-  });
+  // A list becomes space-separated words, each quoted or checked on its own.
+  hb.registerHelper('shq', (value: unknown) => (Array.isArray(value) ? value : [value]).map((v) => shQuote(String(v))).join(' '));
+  hb.registerHelper('unit', (value: unknown) =>
+    (Array.isArray(value) ? value : [value])
+      .map((v) => {
+        const s = String(v);
+        return SAFE_WORD.test(s) ? s : refuse('unit-file', v);
+      })
+      .join(' '),
+  );
   // Text placed inside a quoted here-document: it must not contain a line that would end the document early.
   hb.registerHelper('heredoc', (value: unknown) => {
     const s = String(value);

@@ -93,7 +93,7 @@ test('a fresh Debian 12 container needs every item, in dependency order', () => 
   assert.equal(plan.items.find((i) => i.id === 'packages')?.detail, 'install openssh-client');
   assert.equal(plan.runtime.method, 'upload');
   assert.equal(plan.nodePath, '/opt/fleetmon/runtime/bin/node');
-  assert.match(plan.files.unit, /^ExecStart=\/opt\/fleetmon\/runtime\/bin\/node \/opt\/fleetmon\/current\/bin\/run\.js serve --config \/etc\/fleetmon\/hosts\.yml$/m);
+  assert.match(plan.files.unit, /^ExecStart=\/opt\/fleetmon\/runtime\/bin\/node --max-semi-space-size=4 \/opt\/fleetmon\/current\/bin\/run\.js serve --config \/etc\/fleetmon\/hosts\.yml$/m);
   assert.match(plan.files.hostsYml, /name: "fleetmon-ct"/);
   assert.equal(plan.rebuildNative, false);
   assert.equal(plan.files.nodesourceScript, null);

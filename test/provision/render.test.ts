@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { renderTemplate, templateNames, type TemplateData, type TemplateName } from '../../src/provision/render.js';
 import { parseConfigText } from '../../src/core/config.js';
 import { FleetmonError } from '../../src/core/errors.js';
-import { templatesDir } from '../../src/paths.js';
+import { packageRoot, SERVE_NODE_FLAGS, templatesDir } from '../../src/paths.js';
 import { NODESOURCE_KEY_FINGERPRINT } from '../../src/provision/runtime.js';
 
 const goldenDir = join(dirname(fileURLToPath(import.meta.url)), 'golden');
@@ -24,6 +24,7 @@ const serviceDefault: TemplateData['fleetmon.service'] = {
   user: 'fleetmon',
   group: 'fleetmon',
   nodePath: '/opt/fleetmon/runtime/bin/node',
+  nodeFlags: SERVE_NODE_FLAGS,
   appDir: '/opt/fleetmon/current',
   configPath: '/etc/fleetmon/hosts.yml',
   stateDirectory: 'fleetmon',
@@ -54,7 +55,7 @@ const variants: { [K in TemplateName]: Record<string, TemplateData[K]> } = {
     },
   },
   'fleetmon-cli.sh': {
-    default: { nodePath: '/opt/fleetmon/runtime/bin/node', appDir: '/opt/fleetmon/current' },
+    default: { nodePath: '/opt/fleetmon/runtime/bin/node', nodeFlags: SERVE_NODE_FLAGS, appDir: '/opt/fleetmon/current' },
   },
 };
 
@@ -67,6 +68,15 @@ function golden(file: string, actual: string): void {
   }
   assert.equal(actual, readFileSync(path, 'utf8'), `rendering differs from ${file}`);
 }
+
+test('the server runs with the same V8 flags from bin/run.js, the systemd unit and the CLI wrapper', () => {
+  const shebang = readFileSync(join(packageRoot, 'bin', 'run.js'), 'utf8').split('\n')[0];
+  assert.equal(shebang, `#!/usr/bin/env -S node ${SERVE_NODE_FLAGS.join(' ')}`);
+  const execStart = /^ExecStart=(.*)$/m.exec(renderTemplate('fleetmon.service', serviceDefault))?.[1];
+  assert.equal(execStart, `/opt/fleetmon/runtime/bin/node ${SERVE_NODE_FLAGS.join(' ')} /opt/fleetmon/current/bin/run.js serve --config /etc/fleetmon/hosts.yml`);
+  const cli = renderTemplate('fleetmon-cli.sh', variants['fleetmon-cli.sh'].default!);
+  assert.ok(cli.includes(`exec /opt/fleetmon/runtime/bin/node ${SERVE_NODE_FLAGS.join(' ')} /opt/fleetmon/current/bin/run.js "$@"`), cli);
+});
 
 test('every template in templates/ has golden variants here', () => {
   const onDisk = readdirSync(templatesDir).filter((f) => f.endsWith('.hbs')).map((f) => f.slice(0, -4)).sort();
