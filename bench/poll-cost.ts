@@ -8,10 +8,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { embeddedConfig } from '../src/core/config.js';
 import { probeScriptPath } from '../src/paths.js';
 import { splitProbeResponse } from '../src/server/collector/parse.js';
 import { buildSnapshot, type Counters } from '../src/server/collector/snapshot.js';
 import { SshTransport } from '../src/server/collector/transport.js';
+import { DISK_REFRESH_MS } from '../src/server/collector/poller.js';
 import { startFleet, shQuote, type FakeHost, type Fleet } from '../test/fleet/fleet.js';
 import { descendants, pidsWithEnv } from '../test/fleet/proc.js';
 import { sshExec } from '../test/fleet/ssh-exec.js';
@@ -93,9 +95,12 @@ async function measureProbe(host: FakeHost, fleet: Fleet, gpu: 'on' | 'off', opt
   );
   let counters: Counters | null = null;
   let bytes = 0;
+  let polls = 0;
+  // As the collector does at the default 30 s interval: disk usage (df) on every 10th poll (DISK_REFRESH_MS).
+  const dfEvery = Math.max(1, Math.round(DISK_REFRESH_MS / (embeddedConfig().polling_interval_seconds * 1000)));
   const pollOnce = async () => {
     const channel = await transport.channel();
-    const { nonce, text } = await channel.poll(gpu, 10_000);
+    const { nonce, text } = await channel.poll(gpu, 10_000, { disks: polls++ % dfEvery === 0 });
     bytes = Buffer.byteLength(text);
     const snap = buildSnapshot({
       hostName: host.name,
@@ -233,6 +238,7 @@ export async function benchPollCost(report: Report, opts: PollCostOptions): Prom
     report.add({ section: SECTION_1, name: 'fleetmon host CPU per poll, median', value: round(probe.hostCpu.median, 2), unit: 'ms', comparison: `p95 ${round(probe.hostCpu.p95, 2)} ms (batches of ${opts.probeBatch})` });
     report.add({ section: SECTION_1, name: 'seed method host CPU per poll, median', value: round(seed.hostCpu.median, 1), unit: 'ms', comparison: `p95 ${round(seed.hostCpu.p95, 1)} ms (batches of ${opts.seedBatch})` });
     report.add({ section: SECTION_1, name: 'host CPU: seed ÷ fleetmon', value: round(cpuRatio, 1), unit: '×', target: '≥ 5×', holds: cpuRatio >= 5 });
+    report.note('fleetmon polls ask for disk usage (df) on every 10th poll, as the collector does at the default 30 s interval');
     report.note(`probe answer: ${probe.bytes} bytes per poll; the same host without the GPU part: ${round(probeCpuOnly.hostCpu.median, 2)} ms host CPU, ${round(probeCpuOnly.wall.median, 2)} ms wall`);
 
     console.log(`\n${SECTION_2} — host CPU of one probe poll vs one node_exporter scrape, same machine`);

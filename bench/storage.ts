@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ConfigSchema } from '../src/core/config.js';
 import type { Host, Session } from '../src/core/model.js';
 import { Value } from '@sinclair/typebox/value';
-import { RETENTION_EVERY_MS, retentionCutoffs } from '../src/server/monitor.js';
+import { RETENTION_EVERY_MS, STATE_SAVE_EVERY_MS, retentionCutoffs } from '../src/server/monitor.js';
 import { closeDatabase, openDatabase, type Db } from '../src/server/store/db.js';
 import { SampleRepository } from '../src/server/store/repositories.js';
 import type { Report } from './lib/report.js';
@@ -113,12 +113,16 @@ export function benchStorage(report: Report, opts: StorageOptions): void {
     const writes: number[] = [];
     const daily: number[] = [];
     let nextRetention = start + RETENTION_EVERY_MS;
+    let nextStates = start;
     for (let day = 0; day < opts.days; day++) {
       for (let c = 0; c < cyclesPerDay; c++) {
         const ts = start + (day * cyclesPerDay + c) * interval;
         const hosts = Array.from({ length: opts.hosts }, (_, i) => makeHost(i, opts.sessionsPerHost, rnd));
         const t0 = performance.now();
-        samples.writeCycle(ts, hosts);
+        // As the monitor writes: samples every cycle, whole host snapshots every STATE_SAVE_EVERY_MS.
+        const states = ts >= nextStates;
+        if (states) nextStates = ts + STATE_SAVE_EVERY_MS;
+        samples.writeCycle(ts, hosts, undefined, { states });
         writes.push(performance.now() - t0);
         if (ts >= nextRetention) {
           const { rawCutoff, hourlyCutoff } = retentionCutoffs(ts, retentionDays);

@@ -1,6 +1,6 @@
 /**
- * A real `fleetmon serve` in its own process, as users run it (bin/run.js, compiled), so its RSS and CPU are the
- * server's alone. Its pino JSON log is read line by line: with FLEETMON_LOG_LEVEL=debug the monitor logs every
+ * A real `fleetmon serve` in its own process, as users run it (bin/run.js, compiled, with the V8 flags of its
+ * shebang and the systemd unit), so its RSS and CPU are the server's alone. Its pino JSON log is read line by line: with FLEETMON_LOG_LEVEL=debug the monitor logs every
  * poll cycle (`poll cycle`: ms polling, writeMs storing).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { SERVE_NODE_FLAGS } from '../../src/paths.js';
 import { procTimes } from './proc-cpu.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -75,7 +76,7 @@ export async function startBenchServer(config: Record<string, unknown>, opts: { 
   const full = { ...config, server: { host: '127.0.0.1', port, data_dir: join(dir, 'data'), token, ...(config.server as object | undefined) } };
   const configPath = join(dir, 'hosts.yml');
   writeFileSync(configPath, stringify(full));
-  const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(repoRoot, 'bin', 'run.js'), 'serve', '--config', configPath], {
+  const child: ChildProcess = spawn(process.execPath, [...SERVE_NODE_FLAGS, ...(opts.nodeArgs ?? []), join(repoRoot, 'bin', 'run.js'), 'serve', '--config', configPath], {
     cwd: repoRoot,
     env: { ...process.env, FLEETMON_LOG_LEVEL: 'debug' },
     stdio: ['ignore', 'pipe', 'pipe'],

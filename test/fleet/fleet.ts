@@ -153,6 +153,13 @@ export interface StartFleetOptions {
    * host is stopped its tmux sessions are gone too (the namespace ends with its sshd).
    */
   pidNamespace?: boolean;
+  /**
+   * Run each host's sshd and tmux server (and so every probe and command run over SSH) at idle CPU priority
+   * (SCHED_IDLE): they get only the CPU nothing else wants. The benchmark sets it: on a real fleet the hosts are
+   * other machines, and here a hundred of them would otherwise take the measured server's share of the same
+   * cores (nice 19 is not enough: its small weight is per process). Default: off.
+   */
+  idlePriority?: boolean;
   /** Hosts set up at once. Default 32. */
   concurrency?: number;
   /** Per-host limit for sshd to listen. Default 15 s. */
@@ -168,6 +175,7 @@ export const AUTO_BASE_INDEX = 10;
 const SSHD = '/usr/sbin/sshd';
 const SETPRIV = '/usr/bin/setpriv';
 const UNSHARE = '/usr/bin/unshare';
+const CHRT = '/usr/bin/chrt';
 const LOCK_DIR = '/tmp/fleetmon-fleet-locks';
 const ROOT_PREFIX = 'fleetmon-fleet-';
 const MAX_INDEX = 254 * 254;
@@ -523,6 +531,7 @@ interface Shared {
   sshdConfig: string[];
   startTimeoutMs: number;
   pidNamespace: boolean;
+  idlePriority: boolean;
 }
 
 class HostImpl implements FakeHost {
@@ -635,6 +644,7 @@ class HostImpl implements FakeHost {
     if (this.closed) throw new Error(`fake host ${this.name}: its fleet was stopped`);
     if (this.running) return;
     const sshdArgs = [
+      ...(this.shared.idlePriority ? [CHRT, '--idle', '0'] : []),
       ...(this.shared.pidNamespace ? [UNSHARE, '--pid', '--fork', '--mount-proc', '--kill-child', '--'] : []),
       SSHD, '-D', '-f', join(this.root, 'sshd_config'), '-E', this.logPath,
     ];
@@ -688,7 +698,9 @@ class HostImpl implements FakeHost {
   }
 
   tmux(args: string[]): Promise<RunResult> {
-    return this.runAsUser([this.shared.tmuxBin, ...args]);
+    // The tmux server forks from the first client, so it inherits the client's scheduling policy.
+    const idle = this.shared.idlePriority ? [CHRT, '--idle', '0'] : [];
+    return this.runAsUser([...idle, this.shared.tmuxBin, ...args]);
   }
 
   async newSession(name: string, command?: string[] | undefined, opts?: { attached?: false }): Promise<void> {
@@ -927,6 +939,7 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
       sshdConfig: opts.sshdConfig ?? [],
       startTimeoutMs: opts.startTimeoutMs ?? 15_000,
       pidNamespace: opts.pidNamespace === true,
+      idlePriority: opts.idlePriority === true,
     };
     fleet.hosts = specs.map((spec, i) => {
       const k = fleet.indices[i] as number;
