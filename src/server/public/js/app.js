@@ -118,15 +118,18 @@ async function startDashboard() {
       state.pollError = err.message;
       render();
     },
-    onReconnect: () => {
-      // Alert events sent while the socket was down are lost: take the list afresh. A restarted server has
-      // also forgotten its browser sessions: ask again who we are.
-      Promise.all([api.alerts('open'), api.me()]).then(([a, me]) => {
-        setAlerts(a, { notify: true });
-        state.me = me;
-        updateAuthButtons();
-        render();
-      }, () => {});
+    onOpen: (again) => {
+      // Alert events sent while the socket was not open are lost (also those between the page's first load and
+      // this first open): take the list afresh. A restarted server has also forgotten its browser sessions: ask
+      // again who we are.
+      refreshAlerts({ notify: again });
+      if (again) {
+        api.me().then((me) => {
+          state.me = me;
+          updateAuthButtons();
+          render();
+        }, () => {});
+      }
     },
     log,
   });
@@ -243,6 +246,7 @@ function onMessage(msg) {
     case 'alert_cleared':
       if (msg.event !== 'alert_updated') log(`${msg.event.replace('_', ' ')}: ${msg.data?.message ?? msg.data?.id}`);
       state.alerts = applyAlertEvent(state.alerts, msg);
+      alertEventsDuringRefresh?.push(msg);
       if (msg.event === 'alert_new') notifyCritical([msg.data]);
       break;
     default:
@@ -264,6 +268,25 @@ function setHosts(hosts, summary) {
   // Forget UI state of sessions that are gone.
   const ids = new Set(state.hosts.flatMap((hst) => hst.sessions.map((s) => s.id)));
   for (const [id, st] of state.killState) if (!ids.has(id) && st.step !== 'working') state.killState.delete(id);
+}
+
+/** Alert events that arrived while a refresh of the list was in flight: applied again on top of its answer. */
+let alertEventsDuringRefresh = null;
+
+function refreshAlerts({ notify }) {
+  const pending = [];
+  alertEventsDuringRefresh = pending;
+  api.alerts('open').then(
+    (alerts) => {
+      if (alertEventsDuringRefresh === pending) alertEventsDuringRefresh = null;
+      setAlerts(alerts, { notify });
+      for (const msg of pending) state.alerts = applyAlertEvent(state.alerts, msg);
+      render();
+    },
+    () => {
+      if (alertEventsDuringRefresh === pending) alertEventsDuringRefresh = null;
+    },
+  );
 }
 
 function setAlerts(alerts, { notify }) {

@@ -19,7 +19,8 @@ export class Live {
    * @param {(state: string) => void} o.onState
    * @param {() => Promise<any>} o.poll          one REST snapshot: {hosts, summary, alerts}
    * @param {(err: any) => void} o.onPollError
-   * @param {() => void} o.onReconnect          the socket (re)opened after a gap: reload what events may have been missed
+   * @param {(again: boolean) => void} o.onOpen the socket opened (again: after a gap): reload what events may have been
+   *                                            missed before it, the first time too (the page's first load raced it)
    * @param {number} o.pollMs
    * @param {(...a: any[]) => void} [o.log]
    */
@@ -91,7 +92,7 @@ export class Live {
       this.attempt = 0;
       this.stopPolling();
       this.setState('live');
-      if (this.hadSocket) this.o.onReconnect();
+      this.o.onOpen(this.hadSocket);
       this.hadSocket = true;
       this.feedWatchdog();
     };
