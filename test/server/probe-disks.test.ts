@@ -70,16 +70,16 @@ test('the poller asks for disks on the first poll and again after DISK_REFRESH_M
       assert.equal(host.status, 'online', `host polled: ${host.last_error ?? host.problems.join('; ')}`);
       return host.metrics!.disks;
     };
+    // (In a container whose root is an overlay, df lists nothing: the reading is then [] throughout, which the
+    // request pattern below still checks; snapshot.test.ts covers keeping a non-empty reading.)
     const first = await disksAfter();
-    assert.ok(first.length > 0, 'this machine has at least one local filesystem');
     const polls = DISK_REFRESH_MS / 30_000;
     for (let i = 1; i < polls; i++) {
       now += 30_000;
       assert.deepEqual(await disksAfter(), first, `poll ${i + 1} keeps the first reading`);
     }
     now += 30_000;
-    const refreshed = await disksAfter();
-    assert.ok(refreshed.length > 0);
+    await disksAfter();
     assert.deepEqual(requests, [true, ...Array.from({ length: polls - 1 }, () => false), true]);
   } finally {
     await poller.stop();

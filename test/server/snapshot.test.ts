@@ -162,6 +162,20 @@ test('a failing, missing or hanging nvidia-smi marks the GPU part unavailable wi
   }
 });
 
+test('an answer without df (not asked this poll) keeps the previous disk reading; one with df replaces it', () => {
+  const withDf = buildSnapshot(input(captureResponse()));
+  const disks = withDf.metrics!.disks;
+  assert.ok(disks.some((d) => d.mount === '/'), 'the capture has a root filesystem');
+  const noDf = captureResponse().replace(/@@fm-n1 df\n[\s\S]*?@@fm-n1 rc df 0\n/, '');
+  assert.ok(!noDf.includes('@@fm-n1 df'));
+  const kept = buildSnapshot(input(noDf, { previousDisks: disks }));
+  assert.deepEqual(kept.metrics!.disks, disks);
+  assert.deepEqual(kept.problems, [], 'a skipped df is not a problem');
+  assert.deepEqual(buildSnapshot(input(noDf)).metrics!.disks, [], 'nothing to keep on a first poll');
+  const older = [{ ...disks[0]!, used_bytes: 1 }];
+  assert.deepEqual(buildSnapshot(input(captureResponse(), { previousDisks: older })).metrics!.disks, disks, 'a fresh df wins');
+});
+
 test('a truncated answer is degraded, not an error', () => {
   const text = captureResponse();
   const cut = text.slice(0, text.indexOf('@@fm-n1 tmux'));
