@@ -70,7 +70,7 @@ if ((only.has('scale') || only.has('api')) && needsFleet('3/4. fleet size, API',
   await benchFleetScale(report, {
     sizes: only.has('scale') ? sizes : [apiSize],
     sessionsPerHost: quick ? 3 : 10,
-    steadyCycles: quick ? 2 : 5,
+    steadyCycles: quick ? 2 : 8,
     intervalSeconds: quick ? 2 : 5,
     apiSize,
     nodeArgs: values['node-arg'],

@@ -57,6 +57,8 @@ export interface CycleLine {
   polled: number;
   /** Server CPU (user+system) since the previous cycle line, ms. */
   cpuMs: number;
+  /** The most the server's event loop was late since the previous cycle line, ms (its own measurement). */
+  loopDelayMaxMs: number;
 }
 
 export interface BenchServer {
@@ -64,6 +66,8 @@ export interface BenchServer {
   token: string;
   pid: number;
   dataDir: string;
+  /** Every cycle line so far, oldest first. */
+  history: CycleLine[];
   /** Resolves with the next `count` cycles. */
   cycles(count: number, timeoutMs?: number): Promise<CycleLine[]>;
   stop(): Promise<void>;
@@ -85,11 +89,12 @@ export async function startBenchServer(config: Record<string, unknown>, opts: { 
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const waiters: Array<(c: CycleLine) => void> = [];
+  const history: CycleLine[] = [];
   let lastCpu = procTimes(pid)?.self ?? 0;
   let ready: (url: string) => void;
   const listening = new Promise<string>((r) => (ready = r));
   createInterface({ input: child.stdout! }).on('line', (line) => {
-    let rec: { msg?: string; time?: number; ms?: number; writeMs?: number; polled?: number; url?: string };
+    let rec: { msg?: string; time?: number; ms?: number; writeMs?: number; polled?: number; url?: string; loopDelayMaxMs?: number };
     try {
       rec = JSON.parse(line) as typeof rec;
     } catch {
@@ -98,8 +103,16 @@ export async function startBenchServer(config: Record<string, unknown>, opts: { 
     if (rec.msg === 'fleetmon serving' && rec.url) ready(rec.url);
     if (rec.msg === 'poll cycle') {
       const cpu = procTimes(pid)?.self ?? lastCpu;
-      const c: CycleLine = { time: rec.time ?? Date.now(), ms: rec.ms ?? Number.NaN, writeMs: rec.writeMs ?? Number.NaN, polled: rec.polled ?? 0, cpuMs: cpu - lastCpu };
+      const c: CycleLine = {
+        time: rec.time ?? Date.now(),
+        ms: rec.ms ?? Number.NaN,
+        writeMs: rec.writeMs ?? Number.NaN,
+        polled: rec.polled ?? 0,
+        cpuMs: cpu - lastCpu,
+        loopDelayMaxMs: rec.loopDelayMaxMs ?? Number.NaN,
+      };
       lastCpu = cpu;
+      history.push(c);
       for (const w of waiters.splice(0)) w(c);
     }
   });
@@ -114,6 +127,7 @@ export async function startBenchServer(config: Record<string, unknown>, opts: { 
     token,
     pid,
     dataDir: join(dir, 'data'),
+    history,
     async cycles(count, timeoutMs = 120_000) {
       const out: CycleLine[] = [];
       const deadline = Date.now() + timeoutMs;

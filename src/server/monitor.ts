@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { FleetConfig, HostConfig } from '../core/config.js';
@@ -44,6 +45,8 @@ export class Monitor extends EventEmitter {
   private readonly log: Logger;
   private readonly now: () => number;
   private retentionTimer: NodeJS.Timeout | null = null;
+  /** Event-loop delay since the last cycle, measured only when debug logging is on (it shows in 'poll cycle'). */
+  private readonly loopDelay: IntervalHistogram | null;
   /** Start of the last cycle whose host snapshots were saved (null: none yet). */
   private statesSavedAt: number | null = null;
   /** Bumped when a cycle is published; the serialized lists below are valid for one generation. */
@@ -58,6 +61,7 @@ export class Monitor extends EventEmitter {
     this.samples = new SampleRepository(opts.db);
     this.hostKeys = new HostKeyRepository(opts.db);
     this.alerts = new AlertService(opts.db, opts.config, this.now);
+    this.loopDelay = this.log.isLevelEnabled('debug') ? monitorEventLoopDelay({ resolution: 10 }) : null;
     const probe = readFileSync(probeScriptPath, 'utf8');
     this.poller = new Poller({
       config: opts.config,
@@ -99,6 +103,7 @@ export class Monitor extends EventEmitter {
   }
 
   start(): void {
+    this.loopDelay?.enable();
     this.poller.start();
     this.retentionTimer = setInterval(() => this.runRetention(), RETENTION_EVERY_MS);
     this.retentionTimer.unref();
@@ -106,6 +111,7 @@ export class Monitor extends EventEmitter {
 
   async stop(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    this.loopDelay?.disable();
     await this.poller.stop();
     if (this.poller.lastCycle) {
       try {
@@ -139,7 +145,12 @@ export class Monitor extends EventEmitter {
     const writeMs = performance.now() - writeStarted;
     const storedAt = this.now();
     this.generation += 1;
-    this.log.debug({ ms: cycle.durationMs, writeMs, polled: cycle.polled, skipped: cycle.skipped.length }, 'poll cycle');
+    if (this.loopDelay) {
+      // How long the event loop was late, at worst, since the previous cycle: what a request could have waited.
+      const loopDelayMaxMs = Math.round(this.loopDelay.max / 1e4) / 100;
+      this.loopDelay.reset();
+      this.log.debug({ ms: cycle.durationMs, writeMs, polled: cycle.polled, skipped: cycle.skipped.length, loopDelayMaxMs }, 'poll cycle');
+    }
     this.emit('cycle', { ...cycle, writeMs, storedAt });
     for (const c of changes) this.emit('alert', c);
   }
