@@ -39,17 +39,35 @@ export const wsRoutes: FastifyPluginAsync = async (app) => {
       monitor.listBody('hosts', () => monitor.hosts()),
       Buffer.from(`,"summary":${JSON.stringify(monitor.summary())}}`),
     ]);
+  // The update goes out on the next turn of the event loop, not in the one that stored the cycle, so requests that
+  // arrived meanwhile are answered between the two pauses instead of after both. Alert events raised by that cycle
+  // wait for it, so that clients still see them after the update, in the order they happened.
+  let deferred: Array<() => void> | null = null;
+  let closing = false;
   const onCycle = () => {
-    if (clients.size === 0) return;
-    const frame = hostsUpdate();
-    broadcast(frame, () => gzipSync(frame, { level: 4 }));
+    if (clients.size === 0 || deferred) return;
+    deferred = [];
+    setImmediate(() => {
+      const after = deferred ?? [];
+      deferred = null;
+      if (closing) return; // the store may be closed by now
+      if (clients.size > 0) {
+        const frame = hostsUpdate();
+        broadcast(frame, () => gzipSync(frame, { level: 4 }));
+      }
+      for (const send of after) send();
+    });
   };
   const onAlert = (e: AlertEvent) => {
-    if (clients.size > 0) broadcast(Buffer.from(JSON.stringify(e)));
+    if (clients.size === 0) return;
+    const send = () => broadcast(Buffer.from(JSON.stringify(e)));
+    if (deferred) deferred.push(send);
+    else send();
   };
   monitor.on('cycle', onCycle);
   monitor.on('alert', onAlert);
   app.addHook('onClose', async () => {
+    closing = true;
     monitor.off('cycle', onCycle);
     monitor.off('alert', onAlert);
     sessions.off('ended', onSessionEnded);
