@@ -74,7 +74,7 @@ if ((only.has('scale') || only.has('api')) && needsFleet('3/4. fleet size, API',
     intervalSeconds: quick ? 2 : 5,
     apiSize,
     nodeArgs: values['node-arg'],
-    ...(only.has('api') ? { during: (server) => benchApi(report, server, apiSize, apiOpts) } : {}),
+    ...(only.has('api') ? { during: (server, fleet) => benchApi(report, server, apiSize, apiOpts, fleet) } : {}),
   });
 }
 if (only.has('storage')) benchStorage(report, quick ? { hosts: 2, sessionsPerHost: 3, days: 3 } : { hosts: 10, sessionsPerHost: 10, days: 10 });
