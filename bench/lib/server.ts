@@ -73,7 +73,7 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-export async function startBenchServer(config: Record<string, unknown>, opts: { nodeArgs?: string[] } = {}): Promise<BenchServer> {
+export async function startBenchServer(config: Record<string, unknown>, opts: { nodeArgs?: string[]; env?: Record<string, string> } = {}): Promise<BenchServer> {
   const dir = mkdtempSync(join(tmpdir(), 'fleetmon-bench-'));
   const port = await freePort();
   const token = randomBytes(24).toString('hex');
@@ -82,7 +82,7 @@ export async function startBenchServer(config: Record<string, unknown>, opts: { 
   writeFileSync(configPath, stringify(full));
   const child: ChildProcess = spawn(process.execPath, [...SERVE_NODE_FLAGS, ...(opts.nodeArgs ?? []), join(repoRoot, 'bin', 'run.js'), 'serve', '--config', configPath], {
     cwd: repoRoot,
-    env: { ...process.env, FLEETMON_LOG_LEVEL: 'debug' },
+    env: { ...process.env, FLEETMON_LOG_LEVEL: 'debug', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const pid = child.pid as number;
