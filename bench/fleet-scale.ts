@@ -5,6 +5,7 @@
  * server RSS. While the server for `apiSize` hosts runs, `during` (section 4) gets it.
  */
 import { fleetConfigSection, startFleet, type Fleet } from '../test/fleet/fleet.js';
+import { SERVE_NODE_FLAGS } from '../src/paths.js';
 import { memoryOf } from './lib/proc-cpu.js';
 import type { Report } from './lib/report.js';
 import { apiGet, startBenchServer, type BenchServer, type CycleLine } from './lib/server.js';
@@ -90,7 +91,7 @@ export async function benchFleetScale(report: Report, opts: FleetScaleOptions): 
             name: `${n} hosts: server RSS`,
             value: round(mem.rssMiB, 0),
             unit: 'MiB',
-            comparison: `peak ${round(mem.peakMiB, 0)} MiB`,
+            comparison: `peak ${round(mem.peakMiB, 0)} MiB; V8 heap in use ${round(steady.at(-1)?.heapUsedMiB ?? Number.NaN, 0)} MiB; runs with ${SERVE_NODE_FLAGS.join(' ')}`,
             ...(n === 200 ? { target: `< ${TARGET_RSS_MIB} MB`, holds: mem.rssMiB * 1.048576 < TARGET_RSS_MIB } : {}),
           });
         }

@@ -59,6 +59,8 @@ export interface CycleLine {
   cpuMs: number;
   /** The most the server's event loop was late since the previous cycle line, ms (its own measurement). */
   loopDelayMaxMs: number;
+  /** V8 heap in use at the cycle, MiB (process.memoryUsage). */
+  heapUsedMiB: number;
 }
 
 export interface BenchServer {
@@ -94,7 +96,7 @@ export async function startBenchServer(config: Record<string, unknown>, opts: { 
   let ready: (url: string) => void;
   const listening = new Promise<string>((r) => (ready = r));
   createInterface({ input: child.stdout! }).on('line', (line) => {
-    let rec: { msg?: string; time?: number; ms?: number; writeMs?: number; polled?: number; url?: string; loopDelayMaxMs?: number };
+    let rec: { msg?: string; time?: number; ms?: number; writeMs?: number; polled?: number; url?: string; loopDelayMaxMs?: number; heapUsedMiB?: number };
     try {
       rec = JSON.parse(line) as typeof rec;
     } catch {
@@ -110,6 +112,7 @@ export async function startBenchServer(config: Record<string, unknown>, opts: { 
         polled: rec.polled ?? 0,
         cpuMs: cpu - lastCpu,
         loopDelayMaxMs: rec.loopDelayMaxMs ?? Number.NaN,
+        heapUsedMiB: rec.heapUsedMiB ?? Number.NaN,
       };
       lastCpu = cpu;
       history.push(c);

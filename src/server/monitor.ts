@@ -151,7 +151,14 @@ export class Monitor extends EventEmitter {
     // How long the event loop was late, at worst, since the previous cycle: what a request could have waited.
     const loopDelayMaxMs = this.loopDelay ? Math.round(this.loopDelay.max / 1e4) / 100 : undefined;
     this.loopDelay?.reset();
-    this.log.debug({ ms: cycle.durationMs, writeMs, polled: cycle.polled, skipped: cycle.skipped.length, loopDelayMaxMs }, 'poll cycle');
+    if (this.log.isLevelEnabled('debug')) {
+      const mem = process.memoryUsage();
+      const mib = (n: number) => Math.round(n / 2 ** 20);
+      this.log.debug(
+        { ms: cycle.durationMs, writeMs, polled: cycle.polled, skipped: cycle.skipped.length, loopDelayMaxMs, rssMiB: mib(mem.rss), heapUsedMiB: mib(mem.heapUsed), heapTotalMiB: mib(mem.heapTotal), externalMiB: mib(mem.external) },
+        'poll cycle',
+      );
+    }
     this.emit('cycle', { ...cycle, writeMs, storedAt });
     for (const c of changes) this.emit('alert', c);
   }
