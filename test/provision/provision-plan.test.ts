@@ -21,6 +21,7 @@ import {
   type ProvisionSpec,
 } from '../../src/provision/provision.js';
 import { chooseRuntime, type ControllerRuntime } from '../../src/provision/runtime.js';
+import { SERVE_NODE_FLAGS } from '../../src/paths.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -93,7 +94,7 @@ test('a fresh Debian 12 container needs every item, in dependency order', () => 
   assert.equal(plan.items.find((i) => i.id === 'packages')?.detail, 'install openssh-client');
   assert.equal(plan.runtime.method, 'upload');
   assert.equal(plan.nodePath, '/opt/fleetmon/runtime/bin/node');
-  assert.match(plan.files.unit, /^ExecStart=\/opt\/fleetmon\/runtime\/bin\/node --max-semi-space-size=4 \/opt\/fleetmon\/current\/bin\/run\.js serve --config \/etc\/fleetmon\/hosts\.yml$/m);
+  assert.ok(plan.files.unit.includes(`\nExecStart=/opt/fleetmon/runtime/bin/node ${SERVE_NODE_FLAGS.join(' ')} /opt/fleetmon/current/bin/run.js serve --config /etc/fleetmon/hosts.yml\n`), plan.files.unit);
   assert.match(plan.files.hostsYml, /name: "fleetmon-ct"/);
   assert.equal(plan.rebuildNative, false);
   assert.equal(plan.files.nodesourceScript, null);
