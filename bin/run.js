@@ -1,9 +1,9 @@
-#!/usr/bin/env -S node --max-semi-space-size=4 --optimize-for-size
+#!/usr/bin/env -S node --max-semi-space-size=4
 // Entry point. An installed fleetmon runs the compiled commands from dist/. In a source checkout (tsconfig.json
 // beside it) dist/ is used only while it is newer than every file under src/, so a stale build never shadows an
 // edit; otherwise oclif's development mode runs the TypeScript sources through tsx. That is what makes
 // `npm install && ./bin/run.js serve` work in a fresh clone.
-// The shebang's V8 flags are SERVE_NODE_FLAGS (src/paths.ts), which keep the server's memory small.
+// The shebang's V8 flag is CLI_NODE_FLAGS (src/paths.ts); the systemd unit adds SERVE_NODE_FLAGS for the server.
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { execute } from '@oclif/core';
 

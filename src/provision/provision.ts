@@ -22,7 +22,7 @@ import { createReadStream } from 'node:fs';
 import { posix } from 'node:path';
 import { Listr } from 'listr2';
 import { FleetmonError } from '../core/errors.js';
-import { SERVE_NODE_FLAGS } from '../paths.js';
+import { CLI_NODE_FLAGS, SERVE_NODE_FLAGS } from '../paths.js';
 import { bundleStream, type Bundle } from './bundle.js';
 import { readTemplateAsset, renderTemplate } from './render.js';
 import { chooseRuntime, nodeMajor, NODESOURCE_KEY_FINGERPRINT, type ControllerRuntime, type RuntimeChoice } from './runtime.js';
@@ -245,7 +245,7 @@ export function planProvision(spec: ProvisionSpec, facts: ProvisionFacts, render
     dataDir: spec.dataDir,
     localName: safeName(facts.hostname),
   });
-  const cli = render('fleetmon-cli.sh', { nodePath, nodeFlags: SERVE_NODE_FLAGS, appDir: l.appDir });
+  const cli = render('fleetmon-cli.sh', { nodePath, nodeFlags: CLI_NODE_FLAGS, appDir: l.appDir });
   const nodesourceScript =
     runtime.method === 'nodesource'
       ? render('nodesource-install.sh', { nodeMajor: runtime.major, keyArmored: readTemplateAsset('nodesource-repo.asc'), keyFingerprint: NODESOURCE_KEY_FINGERPRINT })

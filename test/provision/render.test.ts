@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { renderTemplate, templateNames, type TemplateData, type TemplateName } from '../../src/provision/render.js';
 import { parseConfigText } from '../../src/core/config.js';
 import { FleetmonError } from '../../src/core/errors.js';
-import { packageRoot, SERVE_NODE_FLAGS, templatesDir } from '../../src/paths.js';
+import { CLI_NODE_FLAGS, packageRoot, SERVE_NODE_FLAGS, templatesDir } from '../../src/paths.js';
 import { NODESOURCE_KEY_FINGERPRINT } from '../../src/provision/runtime.js';
 
 const goldenDir = join(dirname(fileURLToPath(import.meta.url)), 'golden');
@@ -55,7 +55,7 @@ const variants: { [K in TemplateName]: Record<string, TemplateData[K]> } = {
     },
   },
   'fleetmon-cli.sh': {
-    default: { nodePath: '/opt/fleetmon/runtime/bin/node', nodeFlags: SERVE_NODE_FLAGS, appDir: '/opt/fleetmon/current' },
+    default: { nodePath: '/opt/fleetmon/runtime/bin/node', nodeFlags: CLI_NODE_FLAGS, appDir: '/opt/fleetmon/current' },
   },
 };
 
@@ -69,13 +69,14 @@ function golden(file: string, actual: string): void {
   assert.equal(actual, readFileSync(path, 'utf8'), `rendering differs from ${file}`);
 }
 
-test('the server runs with the same V8 flags from bin/run.js, the systemd unit and the CLI wrapper', () => {
+test('V8 flags: the CLI\'s in bin/run.js and the CLI wrapper, the server\'s (a superset) in the systemd unit', () => {
   const shebang = readFileSync(join(packageRoot, 'bin', 'run.js'), 'utf8').split('\n')[0];
-  assert.equal(shebang, `#!/usr/bin/env -S node ${SERVE_NODE_FLAGS.join(' ')}`);
+  assert.equal(shebang, `#!/usr/bin/env -S node ${CLI_NODE_FLAGS.join(' ')}`);
+  assert.ok(CLI_NODE_FLAGS.every((f) => SERVE_NODE_FLAGS.includes(f as never)));
   const execStart = /^ExecStart=(.*)$/m.exec(renderTemplate('fleetmon.service', serviceDefault))?.[1];
   assert.equal(execStart, `/opt/fleetmon/runtime/bin/node ${SERVE_NODE_FLAGS.join(' ')} /opt/fleetmon/current/bin/run.js serve --config /etc/fleetmon/hosts.yml`);
   const cli = renderTemplate('fleetmon-cli.sh', variants['fleetmon-cli.sh'].default!);
-  assert.ok(cli.includes(`exec /opt/fleetmon/runtime/bin/node ${SERVE_NODE_FLAGS.join(' ')} /opt/fleetmon/current/bin/run.js "$@"`), cli);
+  assert.ok(cli.includes(`exec /opt/fleetmon/runtime/bin/node ${CLI_NODE_FLAGS.join(' ')} /opt/fleetmon/current/bin/run.js "$@"`), cli);
 });
 
 test('every template in templates/ has golden variants here', () => {
