@@ -75,15 +75,9 @@ function createRenderer(): typeof Handlebars {
   // A JSON string is a valid YAML double-quoted scalar, so this is YAML-safe for any value.
   hb.registerHelper('json', (value: unknown) => JSON.stringify(value));
   // A list becomes space-separated words, each quoted or checked on its own.
-  hb.registerHelper('shq', (value: unknown) => (Array.isArray(value) ? value : [value]).map((v) => shQuote(String(v))).join(' '));
-  hb.registerHelper('unit', (value: unknown) =>
-    (Array.isArray(value) ? value : [value])
-      .map((v) => {
-        const s = String(v);
-        return SAFE_WORD.test(s) ? s : refuse('unit-file', v);
-      })
-      .join(' '),
-  );
+  const words = (value: unknown, word: (v: unknown) => string) => (Array.isArray(value) ? value : [value]).map(word).join(' ');
+  hb.registerHelper('shq', (value: unknown) => words(value, (v) => shQuote(String(v))));
+  hb.registerHelper('unit', (value: unknown) => words(value, (v) => (SAFE_WORD.test(String(v)) ? String(v) : refuse('unit-file', v))));
   // Text placed inside a quoted here-document: it must not contain a line that would end the document early.
   hb.registerHelper('heredoc', (value: unknown) => {
     const s = String(value);

@@ -125,6 +125,16 @@ test('values that a unit file would interpret are refused', () => {
       (err) => err instanceof FleetmonError && err.code === 'TEMPLATE_UNSAFE_VALUE',
     );
   }
+  // A list is checked word by word: one bad flag among good ones is refused.
+  assert.throws(
+    () => renderTemplate('fleetmon.service', { ...serviceDefault, nodeFlags: ['--max-semi-space-size=4', '--x %h'] }),
+    (err) => err instanceof FleetmonError && err.code === 'TEMPLATE_UNSAFE_VALUE',
+  );
+});
+
+test('the CLI wrapper quotes each flag on its own', () => {
+  const cli = renderTemplate('fleetmon-cli.sh', { nodePath: '/usr/bin/node', nodeFlags: ['--a', "--b=it's"], appDir: '/opt/f' });
+  assert.ok(cli.includes(`exec /usr/bin/node --a '--b=it'\\''s' /opt/f/bin/run.js "$@"`), cli);
 });
 
 test('strict mode: a missing field is an error, not an empty string', () => {

@@ -256,6 +256,20 @@ test('WebSocket: refuses anonymous clients, sends hosts_update after each cycle'
   assert.equal(update.data[0]?.name, 'local');
 });
 
+test('WebSocket: the alert events a cycle raised reach clients after that cycle\'s (deferred) update', async () => {
+  const ws = await app.injectWS('/ws', { headers: auth });
+  const events: string[] = [];
+  ws.on('message', (d: Buffer) => events.push((JSON.parse(d.toString()) as { event: string }).event));
+  await new Promise((r) => setTimeout(r, 50));
+  events.length = 0;
+  // What onCycle does, without a poll's timing: the cycle, then the alerts it raised, in the same turn.
+  monitor.emit('cycle', monitor.poller.lastCycle);
+  monitor.emit('alert', { event: 'alert_new', data: { id: 'ordering-test' } });
+  await new Promise((r) => setTimeout(r, 200));
+  ws.terminate();
+  assert.deepEqual(events, ['hosts_update', 'alert_new']);
+});
+
 test('WebSocket with compress=gzip: hosts_update as one gzip binary frame, the same JSON as text clients get', async () => {
   const plain = await app.injectWS('/ws', { headers: auth });
   const packed = await app.injectWS('/ws?compress=gzip', { headers: auth });

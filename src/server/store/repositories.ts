@@ -53,7 +53,6 @@ export class SampleRepository {
     this.selectStates = db.prepare('SELECT host, snapshot FROM host_state');
   }
 
-  /** Writes one cycle: a sample per host, a sample per session, and the latest state. */
   /**
    * One cycle in one transaction: a sample row per host and per session, then `extra` (alert evaluation). With
    * `states`, each host's whole snapshot is saved too, for the next start to show until its first poll; that is
@@ -87,16 +86,19 @@ export class SampleRepository {
             this.insertSession.run(ts, h.name, s.id, s.cpu_percent, s.memory_rss_mb, s.gpu_memory_mb, s.attached ? 1 : 0);
           }
         }
-        if (states) this.upsertState.run(h.name, ts, JSON.stringify(h));
       }
+      if (states) this.upsertStates(ts, hosts);
       extra?.();
     })();
   }
 
+  /** Each host's whole snapshot, in one transaction (the monitor's shutdown). */
   saveStates(ts: number, hosts: Host[]): void {
-    this.db.transaction(() => {
-      for (const h of hosts) this.upsertState.run(h.name, ts, JSON.stringify(h));
-    })();
+    this.db.transaction(() => this.upsertStates(ts, hosts))();
+  }
+
+  private upsertStates(ts: number, hosts: Host[]): void {
+    for (const h of hosts) this.upsertState.run(h.name, ts, JSON.stringify(h));
   }
 
   lastStates(): Map<string, Host> {
