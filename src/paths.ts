@@ -9,8 +9,8 @@ export const packageRoot = join(here, '..');
 export const templatesDir = join(packageRoot, 'templates');
 /** Static assets are not compiled, so they are always read from src/. */
 export const publicDir = join(packageRoot, 'src', 'server', 'public');
-export const probeScriptPath = join(packageRoot, 'src', 'server', 'collector', 'probe.sh');
-export const gateScriptPath = join(packageRoot, 'src', 'server', 'collector', 'gate.sh');
+export const probeScriptPath = join(packageRoot, 'src', 'protocol', 'probe.sh');
+export const gateScriptPath = join(packageRoot, 'src', 'protocol', 'gate.sh');
 
 export function assertAssets(): void {
   for (const p of [publicDir, probeScriptPath]) {

@@ -3,9 +3,9 @@
  * glue from parsed flags to a connected client. Kept out of src/commands so oclif does not take it for a command.
  */
 import { Flags } from '@oclif/core';
-import { connectPve, type PveClient } from '../provision/proxmox/client.js';
-import { parseDuration } from '../provision/proxmox/wait.js';
-import type { RendererName } from '../provision/lxc.js';
+import { connectPve, type PveClient } from '../lxc/proxmox/client.js';
+import { parseDuration } from '../lxc/proxmox/wait.js';
+import type { RendererName } from '../lxc/lxc.js';
 
 /** A duration flag: `90s`, `5m`, `1h`, or a bare number of seconds. */
 export const durationFlag = Flags.custom<number>({

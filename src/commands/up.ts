@@ -2,17 +2,17 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
 import { connectFromFlags, durationFlag, rendererFor } from '../cli/proxmox-flags.js';
 import LxcCreate, { lxcSpecFromFlags } from './lxc/create.js';
-import { parsePublicKey } from '../provision/authorized-keys.js';
-import { DEFAULT_ACCOUNT, DEFAULT_LIB_DIR, keysDeploy } from '../provision/keys.js';
-import { createLxc } from '../provision/lxc.js';
+import { parsePublicKey } from '../keys/authorized-keys.js';
+import { DEFAULT_ACCOUNT, DEFAULT_LIB_DIR, keysDeploy } from '../keys/keys.js';
+import { createLxc } from '../lxc/lxc.js';
 import { provisionHost } from '../provision/provision-host.js';
-import { toFleetmonError } from '../provision/proxmox/errors.js';
-import { realClock } from '../provision/proxmox/wait.js';
-import { resolveAuth } from '../provision/ssh/auth.js';
-import { RemoteShell } from '../provision/ssh/remote-shell.js';
-import { probeSshBanner } from '../provision/ssh-probe.js';
-import { chooseRenderer } from '../provision/steps.js';
-import { up, type UpResult } from '../provision/up.js';
+import { toFleetmonError } from '../lxc/proxmox/errors.js';
+import { realClock } from '../lxc/proxmox/wait.js';
+import { resolveAuth } from '../cli/ssh-login.js';
+import { RemoteShell } from '../ssh/remote-shell.js';
+import { probeSshBanner } from '../ssh/banner.js';
+import { chooseRenderer } from '../steps/steps.js';
+import { up, type UpResult } from '../up.js';
 
 // up always applies (each stage is idempotent); lxc create's --dry-run does not apply to it.
 const { 'dry-run': _dryRun, ...containerFlags } = LxcCreate.flags;

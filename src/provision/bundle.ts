@@ -17,7 +17,7 @@ import { FleetmonError } from '../core/errors.js';
 import { packageRoot } from '../paths.js';
 
 /** Top-level entries shipped besides node_modules (package.json "files" plus the manifest files). */
-export const SHIPPED = ['package.json', 'package-lock.json', 'oclif.manifest.json', 'bin', 'dist', 'templates', 'src/server/public', 'src/server/collector/probe.sh', 'src/server/collector/gate.sh'];
+export const SHIPPED = ['package.json', 'package-lock.json', 'oclif.manifest.json', 'bin', 'dist', 'templates', 'src/server/public', 'src/protocol/probe.sh', 'src/protocol/gate.sh'];
 
 export interface Bundle {
   id: string;

@@ -6,9 +6,9 @@
 import { collectBundle, bundleStream } from './bundle.js';
 import { DEFAULT_SPEC, provision, type ProvisionResult, type ProvisionSpec } from './provision.js';
 import { currentControllerRuntime } from './runtime.js';
-import { resolveAuth } from './ssh/auth.js';
-import { RemoteShell } from './ssh/remote-shell.js';
-import type { RendererChoice } from './steps.js';
+import { resolveAuth } from '../cli/ssh-login.js';
+import { RemoteShell } from '../ssh/remote-shell.js';
+import type { RendererChoice } from '../steps/steps.js';
 
 export interface ProvisionHostOptions {
   host: string;

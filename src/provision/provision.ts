@@ -26,8 +26,8 @@ import { CLI_NODE_FLAGS, SERVE_NODE_FLAGS } from '../paths.js';
 import { bundleStream, type Bundle } from './bundle.js';
 import { readTemplateAsset, renderTemplate } from './render.js';
 import { chooseRuntime, nodeMajor, NODESOURCE_KEY_FINGERPRINT, type ControllerRuntime, type RuntimeChoice } from './runtime.js';
-import { RemoteShell, lastLines, shScript } from './ssh/remote-shell.js';
-import { stepTasks, type RendererChoice, type Step, type StepResult } from './steps.js';
+import { RemoteShell, lastLines, shScript } from '../ssh/remote-shell.js';
+import { stepTasks, type RendererChoice, type Step, type StepResult } from '../steps/steps.js';
 
 export interface ProvisionSpec {
   /** The address the operator used (for the dashboard URL). */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import { FleetmonError } from '../core/errors.js';
 import { templatesDir } from '../paths.js';
-import { shQuote } from './ssh/quote.js';
+import { shQuote } from '../core/shell-quote.js';
 
 export interface ServiceUnitData {
   unitName: string;

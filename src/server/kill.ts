@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Session } from '../core/model.js';
 import type { Db } from './store/db.js';
 import type { Transport } from './collector/transport.js';
-import { gateKillCommand } from './collector/gate-protocol.js';
+import { gateKillCommand } from '../protocol/gate-protocol.js';
 
 export const CONFIRM_TTL_MS = 60_000;
 

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { parseConfigObject } from '../../src/core/config.js';
 import type { Alert, FleetSummary, Host, Session } from '../../src/core/model.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';
-import { tempDir, testDir, waitFor } from '../helpers.js';
+import { tempDir, testDir, waitFor } from '../helpers/common.js';
 
 const bin = join(testDir, '..', 'bin', 'run.js');
 const data = tempDir();

@@ -26,8 +26,8 @@ function fakePackage(): string {
     'dist/commands/serve.js': 'export default 1;\n',
     'templates/fleetmon.service.hbs': '[Unit]\n',
     'src/server/public/index.html': '<!doctype html>\n',
-    'src/server/collector/probe.sh': '#!/bin/sh\n',
-    'src/server/collector/gate.sh': '#!/bin/sh\n',
+    'src/protocol/probe.sh': '#!/bin/sh\n',
+    'src/protocol/gate.sh': '#!/bin/sh\n',
     'src/server/collector/parse.ts': 'compiled into dist, not shipped as source\n',
     'src/core/config.ts': 'not shipped\n',
     'node_modules/yaml/index.js': 'yaml\n',
@@ -65,7 +65,7 @@ test('the bundle lists shipped files and production modules; its id follows the 
     assert.equal(b.version, '1.2.3');
     assert.match(b.id, /^[0-9a-f]{16}$/);
     // cpu-features is optional and not installed here: left out.
-    assert.deepEqual(b.paths, ['package.json', 'package-lock.json', 'bin', 'dist', 'templates', 'src/server/public', 'src/server/collector/probe.sh', 'src/server/collector/gate.sh', 'node_modules/@scope/pkg', 'node_modules/yaml']);
+    assert.deepEqual(b.paths, ['package.json', 'package-lock.json', 'bin', 'dist', 'templates', 'src/server/public', 'src/protocol/probe.sh', 'src/protocol/gate.sh', 'node_modules/@scope/pkg', 'node_modules/yaml']);
     assert.equal(collectBundle(root).id, b.id, 'stable for the same content');
     writeFileSync(join(root, 'dist', 'commands', 'serve.js'), 'export default 2;\n');
     const changed = collectBundle(root);
@@ -88,8 +88,8 @@ test('the bundle lists shipped files and production modules; its id follows the 
       'node_modules/yaml/index.js',
       'package-lock.json',
       'package.json',
-      'src/server/collector/gate.sh',
-      'src/server/collector/probe.sh',
+      'src/protocol/gate.sh',
+      'src/protocol/probe.sh',
       'src/server/public/index.html',
       'templates/fleetmon.service.hbs',
     ]);

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 
-/** Every method fleetmon calls or the simulator serves; keep in sync with src/provision/proxmox/client.ts. */
+/** Every method fleetmon calls or the simulator serves; keep in sync with src/lxc/proxmox/client.ts. */
 export const SUBSET_METHODS = [
   'GET /version',
   'GET /nodes',

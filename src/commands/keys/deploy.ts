@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base.js';
 import { EXIT, FleetmonError } from '../../core/errors.js';
-import { resolveAuth } from '../../provision/ssh/auth.js';
-import { fetchServerKey, loadKeyFile } from '../../provision/key-source.js';
-import { DEFAULT_ACCOUNT, DEFAULT_LIB_DIR, keysDeploy, type KeysDeployResult } from '../../provision/keys.js';
-import { chooseRenderer } from '../../provision/steps.js';
+import { resolveAuth } from '../../cli/ssh-login.js';
+import { fetchServerKey, loadKeyFile } from '../../keys/key-source.js';
+import { DEFAULT_ACCOUNT, DEFAULT_LIB_DIR, keysDeploy, type KeysDeployResult } from '../../keys/keys.js';
+import { chooseRenderer } from '../../steps/steps.js';
 
 export default class KeysDeploy extends BaseCommand {
   static override summary = "Set up fleet hosts for the monitor's key: service account, gate, restricted key, pinned host keys.";

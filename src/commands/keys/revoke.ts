@@ -1,8 +1,8 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base.js';
 import { EXIT } from '../../core/errors.js';
-import { resolveAuth } from '../../provision/ssh/auth.js';
-import { DEFAULT_ACCOUNT, keysRevoke, type HostRevokeResult } from '../../provision/keys.js';
+import { resolveAuth } from '../../cli/ssh-login.js';
+import { DEFAULT_ACCOUNT, keysRevoke, type HostRevokeResult } from '../../keys/keys.js';
 
 export interface KeysRevokeResult {
   ok: boolean;

@@ -1,10 +1,10 @@
 import { Args, Flags, type Interfaces } from '@oclif/core';
 import { BaseCommand } from '../../cli/base.js';
 import { connectFromFlags, durationFlag, proxmoxFlags, rendererFor } from '../../cli/proxmox-flags.js';
-import { toFleetmonError } from '../../provision/proxmox/errors.js';
-import { realClock } from '../../provision/proxmox/wait.js';
-import { createLxc, resolveLxcSpec, type LxcCreateResult, type LxcSpec } from '../../provision/lxc.js';
-import { probeSshBanner } from '../../provision/ssh-probe.js';
+import { toFleetmonError } from '../../lxc/proxmox/errors.js';
+import { realClock } from '../../lxc/proxmox/wait.js';
+import { createLxc, resolveLxcSpec, type LxcCreateResult, type LxcSpec } from '../../lxc/lxc.js';
+import { probeSshBanner } from '../../ssh/banner.js';
 
 /** The container spec from this command's flags (also used by `fleetmon up`). */
 export type LxcCreateFlags = Interfaces.InferredFlags<typeof LxcCreate.flags>;

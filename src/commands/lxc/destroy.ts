@@ -1,9 +1,9 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../../cli/base.js';
 import { connectFromFlags, proxmoxFlags, rendererFor } from '../../cli/proxmox-flags.js';
-import { toFleetmonError } from '../../provision/proxmox/errors.js';
-import { realClock } from '../../provision/proxmox/wait.js';
-import { destroyLxc, FLEETMON_TAG, type LxcDestroyResult } from '../../provision/lxc.js';
+import { toFleetmonError } from '../../lxc/proxmox/errors.js';
+import { realClock } from '../../lxc/proxmox/wait.js';
+import { destroyLxc, FLEETMON_TAG, type LxcDestroyResult } from '../../lxc/lxc.js';
 
 export default class LxcDestroy extends BaseCommand {
   static override summary = 'Stop and remove a container that fleetmon created.';

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { Client, type ConnectConfig } from 'ssh2';
 import { FleetmonError, errorMessage } from '../../core/errors.js';
 import { shQuote } from '../../core/shell-quote.js';
-import { ProbeChannel } from './channel.js';
-import { gateProbeCommand } from './gate-protocol.js';
+import { ProbeChannel } from '../../protocol/probe-channel.js';
+import { gateProbeCommand } from '../../protocol/gate-protocol.js';
 
 export interface Transport {
   readonly kind: 'local' | 'ssh';

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/ty
 import { Type } from '@sinclair/typebox';
 import { Alert, Session } from '../../core/model.js';
 import { killOnHost } from '../kill.js';
-import { ErrorBody, requireRead, requireWrite } from './guards.js';
+import { ErrorBody, requireRead, requireWrite } from '../http/guards.js';
 
 export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { monitor } = app.deps;

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { COOKIE_NAME, tokensEqual } from '../auth.js';
 import { originAllowed } from '../app.js';
-import { ErrorBody } from './guards.js';
+import { ErrorBody } from '../http/guards.js';
 
 export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { sessions, limiter, token } = app.deps;

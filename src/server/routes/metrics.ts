@@ -4,7 +4,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Host } from '../../core/model.js';
-import { requireRead } from './guards.js';
+import { requireRead } from '../http/guards.js';
 
 type Labels = Record<string, string | number>;
 

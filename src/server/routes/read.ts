@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Type } from '@sinclair/typebox';
 import { FleetSummary, Host, Session } from '../../core/model.js';
 import { HISTORY_METRICS } from '../store/repositories.js';
-import { ErrorBody, requireRead } from './guards.js';
+import { ErrorBody, requireRead } from '../http/guards.js';
 
 function readPublicKey(path: string): string | null {
   try {

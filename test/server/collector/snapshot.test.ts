@@ -1,0 +1,201 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { splitProbeResponse } from '../../../src/server/collector/parse.js';
+import { attachCommand, buildSnapshot, type SnapshotInput } from '../../../src/server/collector/snapshot.js';
+import { fixture } from '../../helpers/common.js';
+
+/**
+ * A probe answer assembled from the real H100 capture: /proc files verbatim; each `ps` row of ps.txt becomes a
+ * /proc/PID/stat line (ticks from etimes × pcpu, RSS in 4 KiB pages); tmux and nvidia-smi rows are the capture's,
+ * in the probe's field order.
+ */
+function captureResponse(opts: { tickScale?: number } = {}): string {
+  const m = '@@fm-n1';
+  const grep = (path: string, text: string) =>
+    text
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => `${path}:${l}`)
+      .join('\n');
+  const procs = fixture('ps.txt')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      const [pid, ppid, pcpu, rss, etimes, ...comm] = l.trim().split(/\s+/);
+      const ticks = Math.round(Number(pcpu) * Number(etimes) * (opts.tickScale ?? 1));
+      const fields = ['S', ppid, pid, pid, '0', '-1', '0', '0', '0', '0', '0', String(ticks), '0', '0', '0', '20', '0', '1', '0', '100', '0', String(Number(rss) / 4), '0'];
+      return `/proc/${pid}/stat:${pid} (${comm.join(' ')}) ${fields.join(' ')}`;
+    })
+    .join('\n');
+  const sessions = fixture('tmux-list-sessions.txt')
+    .split('\n')
+    .filter(Boolean)
+    .map((l, i) => {
+      const [name, created, attached, windows, activity] = l.split('|');
+      return `S|$${i}|${created}|${attached}|${windows}|${activity}||${name}`;
+    });
+  const ids = new Map(fixture('tmux-list-sessions.txt').split('\n').filter(Boolean).map((l, i) => [l.split('|')[0]!, `$${i}`]));
+  const panes = fixture('tmux-list-panes-all.txt')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [name, w, p, pid, cmd] = l.split('|');
+      return `P|${ids.get(name!)}|${w}|${p}|${pid}|${cmd}`;
+    });
+  const uuid = 'GPU-562781d5-2471-9cfe-d7bb-3775efa63be6';
+  const gpu = fixture('query-gpu.csv').trim().replace(/^0, /, `0, ${uuid}, `);
+  const apps = fixture('query-apps.csv').trim().split('\n').map((l) => `${uuid}, ${l}`).join('\n');
+  return [
+    `${m} begin v1 4096 100`,
+    `${m} proc`,
+    grep('/proc/stat', fixture('proc-stat-2.txt')),
+    grep('/proc/meminfo', fixture('proc-meminfo.txt')),
+    grep('/proc/loadavg', fixture('proc-loadavg.txt')),
+    grep('/proc/uptime', fixture('proc-uptime.txt')),
+    grep('/proc/net/dev', fixture('proc-net-dev.txt')),
+    procs,
+    `${m} rc proc 0`,
+    `${m} df`,
+    fixture('df.txt').trim(),
+    `${m} rc df 0`,
+    `${m} tmux`,
+    ...sessions,
+    ...panes,
+    `${m} rc tmux 0`,
+    `${m} gpu`,
+    gpu,
+    `${m} rc gpu 0`,
+    `${m} gpuapps`,
+    apps,
+    `${m} rc gpuapps 0`,
+    `${m} end`,
+  ].join('\n');
+}
+
+function input(text: string, extra: Partial<SnapshotInput> = {}): SnapshotInput {
+  return {
+    hostName: 'h100',
+    address: '10.0.0.5',
+    sshUser: 'fleetmon',
+    sshPort: 22,
+    hasGpu: true,
+    legacyThresholdHours: 72,
+    response: splitProbeResponse(text, 'n1'),
+    previous: null,
+    nowMs: 1795340182_000,
+    ...extra,
+  };
+}
+
+test('sessions own exactly the processes under their panes, with GPU memory (not pstree threads)', () => {
+  const snap = buildSnapshot(input(captureResponse()));
+  assert.deepEqual(snap.problems, []);
+  const byName = new Map(snap.sessions.map((s) => [s.name, s]));
+  assert.deepEqual([...byName.keys()].sort(), ['eval run #2', 'idle-shell', 'jupyter', 'train-llama']);
+  const train = byName.get('train-llama')!;
+  assert.deepEqual(train.processes.map((p) => p.pid), [404, 407, 408, 411]);
+  assert.equal(train.gpu_memory_mb, 21130 + 3658);
+  assert.equal(train.window_count, 2);
+  assert.equal(byName.get('eval run #2')!.gpu_memory_mb, 6746);
+  assert.deepEqual(byName.get('eval run #2')!.processes.map((p) => p.pid), [415, 418]);
+  // pstree's list for train-llama holds thread ids (433…490); none of them is a process here.
+  const pstreeIds = fixture('session-pids-pstree.txt').split('\n').filter((l) => /^\d+$/.test(l)).map(Number);
+  assert.ok(pstreeIds.some((id) => id >= 433), 'the capture does contain thread ids');
+  assert.ok(train.processes.every((p) => p.pid < 433));
+  assert.equal(byName.get('jupyter')!.attached, true);
+  // RSS: 3836 + 724540 + 3748 + 725060 KiB
+  assert.equal(train.memory_rss_mb, Math.round(((3836 + 724540 + 3748 + 725060) / 1024) * 10) / 10);
+  assert.equal(train.cpu_percent, null, 'first poll: no CPU delta yet');
+});
+
+test('GPU panel: the H100 reading with its processes mapped to sessions', () => {
+  const snap = buildSnapshot(input(captureResponse()));
+  assert.equal(snap.gpu.available, true);
+  const [g] = snap.gpu.gpus;
+  assert.equal(g?.name, 'NVIDIA H100 80GB HBM3');
+  assert.equal(g?.memory_percent, Math.round((31554 / 81559) * 1000) / 10);
+  assert.deepEqual(
+    g?.processes.map((p) => [p.pid, p.session_id]),
+    [
+      [407, 'h100:fleetmon:train-llama'],
+      [411, 'h100:fleetmon:train-llama'],
+      [418, 'h100:fleetmon:eval run #2'],
+    ],
+  );
+});
+
+test('CPU per session comes from tick deltas between two polls', () => {
+  const first = buildSnapshot(input(captureResponse()));
+  // Second poll one second later (uptime +1 s) with 1.0× more ticks per etime for every process.
+  const text2 = captureResponse({ tickScale: 1 }).replace('/proc/uptime:50.50 684.54', '/proc/uptime:51.50 700.00');
+  const withMoreTicks = text2.replace(/^(\/proc\/407\/stat:407 \(python3\) S 404 407 407 0 -1 0 0 0 0 0 )(\d+)/m, (_, pre: string, t: string) => `${pre}${Number(t) + 95}`);
+  const second = buildSnapshot(input(withMoreTicks, { previous: first.counters }));
+  const train = second.sessions.find((s) => s.name === 'train-llama')!;
+  assert.equal(train.processes.find((p) => p.pid === 407)?.cpu_percent, 95);
+  assert.equal(train.cpu_percent, 95);
+});
+
+test('legacy when detached for the threshold; attached sessions are never legacy', () => {
+  const snap = buildSnapshot(input(captureResponse(), { legacyThresholdHours: 0 }));
+  const status = Object.fromEntries(snap.sessions.map((s) => [s.name, s.status]));
+  assert.deepEqual(status, { 'eval run #2': 'legacy', 'idle-shell': 'legacy', jupyter: 'active', 'train-llama': 'legacy' });
+  const fresh = buildSnapshot(input(captureResponse()));
+  assert.ok(fresh.sessions.every((s) => s.status === 'active'));
+});
+
+test('a failing, missing or hanging nvidia-smi marks the GPU part unavailable without breaking the poll', () => {
+  const base = captureResponse();
+  const cases: Array<[string, RegExp]> = [
+    ['@@fm-n1 gpu\nNVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver.\n@@fm-n1 rc gpu 9', /failed \(exit 9\): NVIDIA-SMI has failed/],
+    ['@@fm-n1 gpu\n@@fm-n1 rc gpu 127', /not found/],
+    ['@@fm-n1 gpu\n@@fm-n1 rc gpu 124', /timed out/],
+  ];
+  for (const [replacement, reason] of cases) {
+    const text = base.replace(/@@fm-n1 gpu\n[^\n]*\n@@fm-n1 rc gpu 0/, replacement);
+    const snap = buildSnapshot(input(text));
+    assert.equal(snap.gpu.available, false);
+    assert.match(snap.gpu.reason ?? '', reason);
+    assert.equal(snap.sessions.length, 4, 'sessions are still reported');
+    assert.ok(snap.metrics);
+    assert.ok(snap.problems.some((p) => p.startsWith('GPU:')));
+  }
+});
+
+test('an answer without df (not asked this poll) keeps the previous disk reading; one with df replaces it', () => {
+  const withDf = buildSnapshot(input(captureResponse()));
+  const disks = withDf.metrics!.disks;
+  assert.ok(disks.some((d) => d.mount === '/'), 'the capture has a root filesystem');
+  const noDf = captureResponse().replace(/@@fm-n1 df\n[\s\S]*?@@fm-n1 rc df 0\n/, '');
+  assert.ok(!noDf.includes('@@fm-n1 df'));
+  const kept = buildSnapshot(input(noDf, { previousDisks: disks }));
+  assert.deepEqual(kept.metrics!.disks, disks);
+  assert.deepEqual(kept.problems, [], 'a skipped df is not a problem');
+  assert.deepEqual(buildSnapshot(input(noDf)).metrics!.disks, [], 'nothing to keep on a first poll');
+  const older = [{ ...disks[0]!, used_bytes: 1 }];
+  assert.deepEqual(buildSnapshot(input(captureResponse(), { previousDisks: older })).metrics!.disks, disks, 'a fresh df wins');
+});
+
+test('a truncated answer is degraded, not an error', () => {
+  const text = captureResponse();
+  const cut = text.slice(0, text.indexOf('@@fm-n1 tmux'));
+  const snap = buildSnapshot(input(cut, { hasGpu: null }));
+  assert.ok(snap.problems.includes('probe answer was incomplete'));
+  assert.ok(snap.metrics, 'what arrived is still used');
+});
+
+test('the attach command survives a round trip through sh for hostile names', () => {
+  for (const name of ['eval run #2', `a'b"c`, '$(touch /tmp/pwned)', ';reboot', 'ユニコード']) {
+    const cmd = attachCommand('fleetmon', '10.0.0.5', 2222, name);
+    // Parse it as the user's shell would and check ssh would get exactly these arguments.
+    const out = spawnSync('sh', ['-c', `printf '%s\\n' ${cmd.replace(/^ssh /, '')}`], { encoding: 'utf8' });
+    assert.deepEqual(out.stdout.split('\n').slice(0, -1), ['-p', '2222', 'fleetmon@10.0.0.5', '-t', expectedRemote(name)]);
+    // And the remote command, parsed by the remote sh, gives tmux the exact target.
+    const remote = spawnSync('sh', ['-c', `printf '%s\\n' ${expectedRemote(name).replace(/^tmux attach -t /, '')}`], { encoding: 'utf8' });
+    assert.equal(remote.stdout, `=${name}\n`);
+  }
+});
+
+function expectedRemote(name: string): string {
+  return `tmux attach -t '=${name.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,88 @@
+/**
+ * The dashboard against a server polling the real SSH test fleet: a GPU host replaying the H100 capture (its GPU
+ * panel with the processes mapped to their tmux sessions) and a CPU host; a legacy session killed from the page
+ * over SSH; a host whose sshd stops turning offline on the page.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Browser, Page } from 'playwright-core';
+import { tempDir } from '../../helpers/common.js';
+import { fleetConfigSection, startFleet, type Fleet } from '../../fleet/fleet.js';
+import { SKIP_BROWSER, SKIP_TMUX, TEST_TOKEN, launchChromium, screenshot, startTestServer, watch, type TestServer } from '../../helpers/dashboard.js';
+
+describe('dashboard against the SSH test fleet', { skip: SKIP_BROWSER || SKIP_TMUX }, () => {
+  let fleet: Fleet;
+  let ts: TestServer;
+  let data: ReturnType<typeof tempDir>;
+  let browser: Browser;
+  let page: Page;
+  let seen: ReturnType<typeof watch>;
+
+  before(async () => {
+    fleet = await startFleet({ hosts: [{ name: 'h100', gpu: true }, { name: 'cpu' }] });
+    const gpu = fleet.host('h100');
+    await gpu.newSession('train-llama', ['sleep 600']);
+    await fleet.host('cpu').newSession('stale-notebook', ['sleep 600']);
+    const panes = await gpu.tmux(['list-panes', '-a', '-F', '#{pane_pid}']);
+    gpu.setGpuApps([{ pid: Number(panes.stdout.trim()), processName: 'python3', usedMemoryMiB: 21130 }]);
+    const section = fleetConfigSection(fleet);
+    data = tempDir('fleetmon-dash-ssh-');
+    ts = await startTestServer(
+      {
+        polling_interval_seconds: 1,
+        legacy_threshold_hours: 0.0005,
+        offline_after_failures: 2,
+        ssh: { ...section.ssh, timeout: 3, reconnect_max_seconds: 1 },
+        hosts: section.hosts,
+      },
+      data.path,
+    );
+    browser = await launchChromium();
+    page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    seen = watch(page);
+    page.setDefaultTimeout(15_000);
+    // Sign in up front so the kill needs no dialog.
+    const res = await page.request.post(`${ts.url}/api/login`, { data: { token: TEST_TOKEN } });
+    assert.equal(res.status(), 200);
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    await ts?.server.close().catch(() => {});
+    await fleet?.stop();
+    data?.remove();
+  });
+
+  test('host cards and the H100 panel, with the GPU job under its session', async () => {
+    await page.goto(`${ts.url}/?tab=hosts`);
+    const card = page.locator('article.host-card[data-host="h100"]');
+    await card.waitFor();
+    await card.locator('text=NVIDIA H100 80GB HBM3').first().waitFor();
+    const text = await card.innerText();
+    assert.match(text, /686 \/ 700 W/);
+    assert.match(text, /62 °C/);
+    assert.match(text, /train-llama/);
+    await page.locator('article.host-card[data-host="cpu"]').waitFor();
+    await screenshot(page, 'ssh-fleet-desktop');
+  });
+
+  test('Kill on a legacy session on an SSH host removes it there', async () => {
+    await page.locator('.tab[data-tab="legacy"]').click();
+    const id = `cpu:${fleet.user}:stale-notebook`;
+    const r = page.locator(`li.session[data-session-id="${id}"]`);
+    await r.waitFor();
+    await r.locator('.kill-btn').click();
+    await r.locator('.kill-confirm-btn').click();
+    await page.locator('.toast', { hasText: "Killed session 'stale-notebook'" }).waitFor();
+    const left = await fleet.host('cpu').tmux(['list-sessions', '-F', '#{session_name}']);
+    assert.equal(left.stdout.trim(), '', 'the session is gone from the host');
+  });
+
+  test('a host whose sshd stops shows as offline', async () => {
+    await page.goto(`${ts.url}/?tab=hosts`);
+    await fleet.host('cpu').stop();
+    await page.locator('article.host-card[data-host="cpu"]', { hasText: 'offline' }).waitFor({ timeout: 20_000 });
+    await fleet.host('cpu').start();
+    assert.deepEqual(seen.errors, []);
+  });
+});
