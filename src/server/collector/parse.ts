@@ -194,12 +194,17 @@ export interface DiskUsage {
   percent: number | null;
 }
 
-/** `df -P -B1`: the mount point is the last field and may contain spaces, so numbers are read from the left. */
+/**
+ * `df -P -B1`: both the filesystem name (a CIFS share `//server/my share`, a ZFS dataset) and the mount point may
+ * contain spaces, and df prints them unquoted. The row is anchored on the four numeric columns, the capacity (which
+ * always ends in `%`, or is `-`) and a mount point starting with `/`; the name takes as little as it can, so a name
+ * that ends in a number (`tank/my data 2024`) still leaves exactly four numbers and a percentage after it.
+ */
 export function parseDf(text: string): DiskUsage[] {
   const out: DiskUsage[] = [];
   for (const raw of text.split('\n')) {
     const line = raw.replace(/\r$/, '');
-    const m = /^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+|-)%?\s+(\/.*)$/.exec(line);
+    const m = /^(\S.*?)\s+(\d+)\s+(\d+)\s+(\d+)\s+(?:(\d+)%|(-))\s+(\/.*)$/.exec(line);
     if (!m) continue;
     const total = Number(m[2]);
     if (total === 0) continue;
@@ -208,8 +213,8 @@ export function parseDf(text: string): DiskUsage[] {
       totalBytes: total,
       usedBytes: Number(m[3]),
       availableBytes: Number(m[4]),
-      percent: m[5] === '-' ? null : Number(m[5]),
-      mount: m[6]!,
+      percent: m[5] === undefined ? null : Number(m[5]),
+      mount: m[7]!,
     });
   }
   return out;
