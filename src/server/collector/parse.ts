@@ -171,15 +171,19 @@ export interface NetCounters {
   txBytes: number;
 }
 
-/** /proc/net/dev without the loopback interface. */
+/**
+ * /proc/net/dev without the loopback interface. The name ends at the colon that is followed by the counters, not at
+ * the first colon: an alias (`eth0:1`, from kernels that had alias devices) has a colon of its own, and kernels up
+ * to 2.4 printed `%6s:%8lu`, so a large counter touches the colon (`eth0:1234567890`, `eth0:1:123456789`).
+ */
 export function parseNetDev(lines: string[]): NetCounters[] {
   const out: NetCounters[] = [];
   for (const line of lines) {
-    const m = /^\s*([^:\s]+):\s*(.*)$/.exec(line);
+    const m = /^\s*([^\s:][^\s]*?):\s*(\d+(?:\s+\d+){8,})\s*$/.exec(line.replace(/\r$/, ''));
     if (!m) continue;
     const iface = m[1]!;
-    const f = m[2]!.trim().split(/\s+/).map(Number);
-    if (iface === 'lo' || f.length < 9 || !Number.isFinite(f[0]) || !Number.isFinite(f[8])) continue;
+    const f = m[2]!.split(/\s+/).map(Number);
+    if (iface === 'lo') continue;
     out.push({ iface, rxBytes: f[0]!, txBytes: f[8]! });
   }
   return out;
