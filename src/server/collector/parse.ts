@@ -81,16 +81,23 @@ export interface CpuTimes {
   busy: number;
   total: number;
 }
+/** One online CPU's counters; id is N of its `cpuN` line. */
+export interface CoreTimes extends CpuTimes {
+  id: number;
+}
 export interface ProcStat {
   total: CpuTimes | null;
-  cores: CpuTimes[];
+  /** Online CPUs only, in CPU-number order. Numbers may have gaps: the kernel omits offline CPUs. */
+  cores: CoreTimes[];
   bootTime: number | null;
 }
 
 /** /proc/stat: aggregate and per-core counters (busy = all but idle and iowait). */
 export function parseProcStat(lines: string[]): ProcStat {
   let total: CpuTimes | null = null;
-  const cores: CpuTimes[] = [];
+  // Keyed by CPU number, so a gap (cpu2 offline, or every odd CPU with SMT off) stays a gap instead of becoming a
+  // zero-filled core that would be counted and compared with the wrong CPU on the next poll.
+  const cores = new Map<number, CoreTimes>();
   let bootTime: number | null = null;
   for (const line of lines) {
     const parts = line.trim().split(/\s+/);
@@ -108,9 +115,12 @@ export function parseProcStat(lines: string[]): ProcStat {
     const idle = (nums[3] ?? 0) + (nums[4] ?? 0);
     const t = { busy: all - idle, total: all };
     if (head === 'cpu') total = t;
-    else cores[Number(head.slice(3))] = t;
+    else {
+      const id = Number(head.slice(3));
+      cores.set(id, { id, ...t });
+    }
   }
-  return { total, cores: Array.from(cores, (c) => c ?? { busy: 0, total: 0 }), bootTime };
+  return { total, cores: [...cores.values()].sort((a, b) => a.id - b.id), bootTime };
 }
 
 /** Percent busy between two samples of the same counter; null when there is no usable previous sample. */
