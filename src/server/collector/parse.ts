@@ -81,16 +81,23 @@ export interface CpuTimes {
   busy: number;
   total: number;
 }
+/** One online CPU's counters; id is N of its `cpuN` line. */
+export interface CoreTimes extends CpuTimes {
+  id: number;
+}
 export interface ProcStat {
   total: CpuTimes | null;
-  cores: CpuTimes[];
+  /** Online CPUs only, in CPU-number order. Numbers may have gaps: the kernel omits offline CPUs. */
+  cores: CoreTimes[];
   bootTime: number | null;
 }
 
 /** /proc/stat: aggregate and per-core counters (busy = all but idle and iowait). */
 export function parseProcStat(lines: string[]): ProcStat {
   let total: CpuTimes | null = null;
-  const cores: CpuTimes[] = [];
+  // Keyed by CPU number, so a gap (cpu2 offline, or every odd CPU with SMT off) stays a gap instead of becoming a
+  // zero-filled core that would be counted and compared with the wrong CPU on the next poll.
+  const cores = new Map<number, CoreTimes>();
   let bootTime: number | null = null;
   for (const line of lines) {
     const parts = line.trim().split(/\s+/);
@@ -108,9 +115,12 @@ export function parseProcStat(lines: string[]): ProcStat {
     const idle = (nums[3] ?? 0) + (nums[4] ?? 0);
     const t = { busy: all - idle, total: all };
     if (head === 'cpu') total = t;
-    else cores[Number(head.slice(3))] = t;
+    else {
+      const id = Number(head.slice(3));
+      cores.set(id, { id, ...t });
+    }
   }
-  return { total, cores: Array.from(cores, (c) => c ?? { busy: 0, total: 0 }), bootTime };
+  return { total, cores: [...cores.values()].sort((a, b) => a.id - b.id), bootTime };
 }
 
 /** Percent busy between two samples of the same counter; null when there is no usable previous sample. */
@@ -171,15 +181,19 @@ export interface NetCounters {
   txBytes: number;
 }
 
-/** /proc/net/dev without the loopback interface. */
+/**
+ * /proc/net/dev without the loopback interface. The name ends at the colon that is followed by the counters, not at
+ * the first colon: an alias (`eth0:1`, from kernels that had alias devices) has a colon of its own, and kernels up
+ * to 2.4 printed `%6s:%8lu`, so a large counter touches the colon (`eth0:1234567890`, `eth0:1:123456789`).
+ */
 export function parseNetDev(lines: string[]): NetCounters[] {
   const out: NetCounters[] = [];
   for (const line of lines) {
-    const m = /^\s*([^:\s]+):\s*(.*)$/.exec(line);
+    const m = /^\s*([^\s:][^\s]*?):\s*(\d+(?:\s+\d+){8,})\s*$/.exec(line.replace(/\r$/, ''));
     if (!m) continue;
     const iface = m[1]!;
-    const f = m[2]!.trim().split(/\s+/).map(Number);
-    if (iface === 'lo' || f.length < 9 || !Number.isFinite(f[0]) || !Number.isFinite(f[8])) continue;
+    const f = m[2]!.split(/\s+/).map(Number);
+    if (iface === 'lo') continue;
     out.push({ iface, rxBytes: f[0]!, txBytes: f[8]! });
   }
   return out;
@@ -194,12 +208,17 @@ export interface DiskUsage {
   percent: number | null;
 }
 
-/** `df -P -B1`: the mount point is the last field and may contain spaces, so numbers are read from the left. */
+/**
+ * `df -P -B1`: both the filesystem name (a CIFS share `//server/my share`, a ZFS dataset) and the mount point may
+ * contain spaces, and df prints them unquoted. The row is anchored on the four numeric columns, the capacity (which
+ * always ends in `%`, or is `-`) and a mount point starting with `/`; the name takes as little as it can, so a name
+ * that ends in a number (`tank/my data 2024`) still leaves exactly four numbers and a percentage after it.
+ */
 export function parseDf(text: string): DiskUsage[] {
   const out: DiskUsage[] = [];
   for (const raw of text.split('\n')) {
     const line = raw.replace(/\r$/, '');
-    const m = /^(\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+|-)%?\s+(\/.*)$/.exec(line);
+    const m = /^(\S.*?)\s+(\d+)\s+(\d+)\s+(\d+)\s+(?:(\d+)%|(-))\s+(\/.*)$/.exec(line);
     if (!m) continue;
     const total = Number(m[2]);
     if (total === 0) continue;
@@ -208,8 +227,8 @@ export function parseDf(text: string): DiskUsage[] {
       totalBytes: total,
       usedBytes: Number(m[3]),
       availableBytes: Number(m[4]),
-      percent: m[5] === '-' ? null : Number(m[5]),
-      mount: m[6]!,
+      percent: m[5] === undefined ? null : Number(m[5]),
+      mount: m[7]!,
     });
   }
   return out;

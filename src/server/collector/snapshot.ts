@@ -101,11 +101,13 @@ export function buildSnapshot(input: SnapshotInput): HostSnapshot {
   const disks = dfRan ? parseDf(response.sections.get('df') ?? '') : null;
   if ((response.exitCodes.get('df') ?? 0) !== 0 && !disks?.length) problems.push('df failed');
 
+  const previousCores = new Map((previous?.cpu.cores ?? []).map((c) => [c.id, c]));
   let metrics: HostMetrics | null = null;
   if (stat.total && mem) {
     metrics = {
       cpu_percent: cpuPercent(previous?.cpu.total, stat.total),
-      cpu_per_core: stat.cores.map((c, i) => cpuPercent(previous?.cpu.cores[i], c)),
+      // Matched by CPU number, not position: a CPU going offline between polls shifts the positions of those after it.
+      cpu_per_core: stat.cores.map((c) => cpuPercent(previousCores.get(c.id), c)),
       cpu_count: stat.cores.length,
       memory_total_mb: mem.totalMb,
       memory_used_mb: mem.usedMb,
