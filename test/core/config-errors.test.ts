@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkTokenStrength, loadConfig, loadConfigFile, parseConfig, parseConfigText } from '../../src/core/config.js';
 import { FleetmonError } from '../../src/core/errors.js';
+import { resolveApiToken } from '../../src/server/auth.js';
 
 function configError(text: string, fileName = 'hosts.yml'): FleetmonError {
   try {
@@ -197,4 +198,16 @@ test('checkTokenStrength: the rule in one place', () => {
   assert.match(checkTokenStrength('x'.repeat(31)) ?? '', /31 characters long; a token needs at least 32/);
   assert.match(checkTokenStrength('abcdefghijklmnopqrstuvwxyzabcdefgh') ?? '', /only lowercase letters/);
   assert.match(checkTokenStrength('abababababababababababababababababab') ?? '', /only 2 different characters; a token needs at least 10/);
+});
+
+test('FLEETMON_TOKEN is held to the same rule', () => {
+  assert.throws(
+    () => resolveApiToken(null, '/nonexistent', { FLEETMON_TOKEN: 'short-token-1234' }),
+    (e: unknown) =>
+      e instanceof FleetmonError &&
+      e.code === 'CONFIG_INVALID' &&
+      /^FLEETMON_TOKEN is too weak: it is 16 characters long/.test(e.message) &&
+      e.suggestions.some((s) => s.includes('openssl rand -hex 32')),
+  );
+  assert.deepEqual(resolveApiToken(null, '/nonexistent', { FLEETMON_TOKEN: STRONG }), { token: STRONG, source: 'env', path: null });
 });
