@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
-import { embeddedConfig, loadConfigFile, withServerOverrides } from '../core/config.js';
+import { embeddedConfig, loadConfig, withServerOverrides } from '../core/config.js';
 import { startServer } from '../server/start.js';
 
 export default class Serve extends BaseCommand {
@@ -22,7 +22,8 @@ export default class Serve extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(Serve);
-    const base = flags.config ? loadConfigFile(flags.config) : embeddedConfig();
+    const { config: base, warnings } = flags.config ? loadConfig(flags.config) : { config: embeddedConfig(), warnings: [] };
+    for (const w of warnings) this.logToStderr(`fleetmon: warning: ${w}`);
     const config = withServerOverrides(base, { host: flags.host, port: flags.port, dataDir: flags['data-dir'] });
     const server = await startServer(config, { installSignalHandlers: true });
     this.logToStderr(`fleetmon: dashboard and API on ${server.url} (${config.hosts.length} host(s), every ${config.polling_interval_seconds}s)`);

@@ -1,14 +1,26 @@
 /**
  * fleetmon's configuration: the seed's hosts.yml keys plus fleetmon's own (`server:`, per-host `port`/`user`).
- * Every key has a default. A bad file produces one error naming the file, line, column, key and what was expected,
- * and unknown keys are reported rather than ignored, so the server never starts half-configured.
+ * Every key has a default. A bad file produces one error listing every problem, each with the file, line, column,
+ * key (and host name), what was expected in words and the fix; unknown keys are reported rather than ignored, so
+ * the server never starts half-configured. Files over 1 MiB are refused unread, YAML alias bombs before they expand.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Kind, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Node as YamlNode } from 'yaml';
 import { FleetmonError } from './errors.js';
+
+/** The least length of an API token (`server.token`, FLEETMON_TOKEN); see checkTokenStrength. */
+export const TOKEN_MIN_LENGTH = 32;
+/** The least number of different characters in an API token. */
+export const TOKEN_MIN_DISTINCT = 10;
+/** How to get a strong token, for the messages that refuse a weak one. */
+const TOKEN_FIX = 'generate one with `openssl rand -hex 32`, or set `token: null` to have fleetmon generate one into <data_dir>/api-token';
+/** Config files larger than this are refused unread. */
+export const CONFIG_MAX_BYTES = 1024 * 1024;
+/** yaml's maxAliasCount: how far YAML aliases (`*name`) may expand before a file counts as an alias bomb. */
+export const CONFIG_MAX_ALIAS_COUNT = 100;
 
 const num = (def: number, min: number, max: number, description: string) =>
   Type.Number({ default: def, minimum: min, maximum: max, description });
@@ -31,10 +43,11 @@ export const AlertsConfigSchema = Type.Object(
 export const SshConfigSchema = Type.Object(
   {
     user: Type.String({ default: 'fleetmon', minLength: 1 }),
-    key_path: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null }),
+    key_path: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, example: '/var/lib/fleetmon/.ssh/id_ed25519' }),
     timeout: num(10, 0.1, 600, 'seconds per poll and per connect'),
     known_hosts: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
       default: null,
+      example: '/etc/ssh/ssh_known_hosts',
       description: 'a known_hosts file to pin host keys from; null pins per host (host_key) or trusts on first use',
     }),
     accept_unknown_host_keys: Type.Boolean({ default: false }),
@@ -48,8 +61,12 @@ export const ServerConfigSchema = Type.Object(
   {
     host: Type.String({ default: '127.0.0.1', minLength: 1 }),
     port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
-    data_dir: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null }),
-    token: Type.Union([Type.String({ minLength: 16 }), Type.Null()], { default: null }),
+    data_dir: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, example: '/var/lib/fleetmon' }),
+    token: Type.Union([Type.String({ minLength: TOKEN_MIN_LENGTH, token: true }), Type.Null()], {
+      default: null,
+      fix: TOKEN_FIX,
+      description: 'null: FLEETMON_TOKEN, else a token generated into data_dir/api-token; see checkTokenStrength',
+    }),
     public_read: Type.Union([Type.Boolean(), Type.Null()], {
       default: null,
       description: 'null: reads are open only while the server listens on a loopback address',
@@ -61,16 +78,33 @@ export const ServerConfigSchema = Type.Object(
 
 export const HostConfigSchema = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }),
-    address: Type.String({ minLength: 1 }),
+    name: Type.String({
+      minLength: 1,
+      maxLength: 253,
+      pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$',
+      expected: "must be 1 to 253 letters, digits, '.', '_' or '-', starting with a letter or digit",
+      example: 'gpu1',
+    }),
+    address: Type.String({ minLength: 1, example: '<hostname or IP>' }),
     has_gpu: Type.Union([Type.Boolean(), Type.Null()], { default: null, description: 'null: detect nvidia-smi' }),
-    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
-    user: Type.Optional(Type.String({ minLength: 1 })),
-    host_key: Type.Optional(Type.String({ pattern: '^SHA256:[A-Za-z0-9+/]{43}=?$' })),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, example: 22 })),
+    user: Type.Optional(Type.String({ minLength: 1, example: 'fleetmon' })),
+    host_key: Type.Optional(
+      Type.String({
+        pattern: '^SHA256:[A-Za-z0-9+/]{43}=?$',
+        expected: 'must look like SHA256:<43 base64 characters> as `ssh-keygen -lf` prints',
+        fix:
+          'copy it from `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` run on the host, or let `fleetmon keys deploy` pin it',
+      }),
+    ),
     transport: Type.Optional(Type.Union([Type.Literal('ssh'), Type.Literal('local')])),
     gate: Type.Optional(Type.Boolean({ description: 'the host has fleetmon keys deploy\'s forced-command gate' })),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    expected: 'must be a host: a mapping with at least name and address',
+    fix: 'write each host as a mapping: `- {name: gpu1, address: 192.168.1.10}`',
+  },
 );
 
 export const ConfigSchema = Type.Object(
@@ -81,7 +115,11 @@ export const ConfigSchema = Type.Object(
     alerts: AlertsConfigSchema,
     ssh: SshConfigSchema,
     server: ServerConfigSchema,
-    hosts: Type.Array(HostConfigSchema, { default: [] }),
+    hosts: Type.Array(HostConfigSchema, {
+      default: [],
+      noun: 'hosts',
+      fix: 'write each host as a list item: `- {name: gpu1, address: 192.168.1.10}`, or `hosts: []` for none',
+    }),
   },
   { additionalProperties: false },
 );
@@ -102,134 +140,470 @@ function safeHostName(name: string): string {
   return cleaned || 'localhost';
 }
 
-export function loadConfigFile(path: string): FleetConfig {
+/** A loaded config, and what the caller should print before it runs with it (an empty file, say). */
+export interface LoadedConfig {
+  config: FleetConfig;
+  warnings: string[];
+}
+
+/** Reads and checks a hosts.yml; a file over CONFIG_MAX_BYTES is refused before it is read. */
+export function loadConfig(path: string): LoadedConfig {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    const fd = openSync(path, 'r');
+    try {
+      const { size } = fstatSync(fd);
+      if (size > CONFIG_MAX_BYTES) throw tooLarge(path, size);
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
+    if (err instanceof FleetmonError) throw err;
     throw new FleetmonError('CONFIG_UNREADABLE', `cannot read config file ${path}: ${(err as Error).message}`, {
       kind: 'config',
       suggestions: ['check the path given to --config (or FLEETMON_CONFIG)'],
     });
   }
-  return parseConfigText(text, path);
+  return parseConfig(text, path);
 }
 
+/** loadConfig without the warnings. */
+export function loadConfigFile(path: string): FleetConfig {
+  return loadConfig(path).config;
+}
+
+/** parseConfig without the warnings. */
 export function parseConfigText(text: string, fileName: string): FleetConfig {
+  return parseConfig(text, fileName).config;
+}
+
+export function parseConfig(text: string, fileName: string): LoadedConfig {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > CONFIG_MAX_BYTES) throw tooLarge(fileName, bytes);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const where = (offset: number | undefined) => {
-    if (offset === undefined) return `${fileName}`;
+    if (offset === undefined) return fileName;
     const { line, col } = lineCounter.linePos(offset);
     return `${fileName}:${line}:${col}`;
   };
   if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    throw new FleetmonError('CONFIG_SYNTAX', `${where(e.pos[0])}: invalid YAML: ${e.message.split('\n')[0]}`, {
-      kind: 'config',
-    });
+    const lines = doc.errors.map((e) => `${where(e.pos[0])}: invalid YAML: ${e.message.split('\n')[0]}`);
+    throw configFailure('CONFIG_SYNTAX', fileName, lines);
   }
-  const raw: unknown = doc.toJS() ?? {};
-  return parseConfigObject(raw, fileName, (path) => where(nodeAt(doc.contents, path)?.range?.[0]));
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: CONFIG_MAX_ALIAS_COUNT });
+  } catch (err) {
+    let alias: number | undefined;
+    visit(doc, {
+      Alias(_key, node) {
+        alias = node.range?.[0];
+        return visit.BREAK;
+      },
+    });
+    const message = (err as Error).message;
+    if (err instanceof ReferenceError && /excessive alias count/i.test(message)) {
+      throw new FleetmonError(
+        'CONFIG_INVALID',
+        `${where(alias)}: YAML aliases (*name) expand past the limit of ${CONFIG_MAX_ALIAS_COUNT} uses; an alias expansion bomb ("billion laughs") is refused; fix: write the values out instead of referring to anchors (&name)`,
+        { kind: 'config' },
+      );
+    }
+    throw new FleetmonError('CONFIG_INVALID', `${where(alias)}: cannot read the YAML: ${message}`, { kind: 'config' });
+  }
+  // An empty file (or only comments, `---` or `null`) is valid, but rarely what was meant: say so.
+  const warnings = raw == null ? [`${fileName}: the file has no settings: running with every default and no hosts to monitor`] : [];
+  const locate: Locator = (path, part) => {
+    const node = nodeAt(doc.contents, path, part);
+    const offset = node?.range?.[0];
+    return { where: where(offset), offset };
+  };
+  return { config: parseConfigObject(raw ?? {}, fileName, locate), warnings };
 }
 
-function nodeAt(root: unknown, path: string[]): YamlNode | undefined {
+function tooLarge(fileName: string, bytes: number): FleetmonError {
+  return new FleetmonError(
+    'CONFIG_INVALID',
+    `${fileName}: the file is ${bytes} bytes; fleetmon refuses config files over 1 MiB (${CONFIG_MAX_BYTES} bytes); fix: check that --config (FLEETMON_CONFIG) names your hosts.yml, which is a few KiB even for hundreds of hosts`,
+    { kind: 'config' },
+  );
+}
+
+/** One problem line, or a count and one indented line per problem. */
+function configFailure(code: string, fileName: string, lines: string[]): FleetmonError {
+  const message = lines.length === 1 ? lines[0]! : `${fileName}: ${lines.length} problems:\n${lines.map((l) => `  ${l}`).join('\n')}`;
+  return new FleetmonError(code, message, { kind: 'config' });
+}
+
+type Path = Array<string | number>;
+/** Where a key ('key') or its value ('value') is in the file; offset orders the problems. */
+export type Locator = (path: Path, part: 'key' | 'value') => { where: string; offset: number | undefined };
+
+function nodeAt(root: unknown, path: Path, part: 'key' | 'value'): YamlNode | undefined {
   let node = root as YamlNode | null | undefined;
-  for (const key of path) {
+  for (const [i, key] of path.entries()) {
     if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(key));
       if (!pair) return node;
+      if (part === 'key' && i === path.length - 1) return pair.key as YamlNode;
       node = (pair.value ?? pair.key) as YamlNode;
     } else if (isSeq(node)) {
       const item = node.items[Number(key)];
       if (item === undefined) return node;
       node = item as YamlNode;
-    } else return node ?? undefined;
+    } else if (isAlias(node)) return node;
+    else return node ?? undefined;
   }
   return node ?? undefined;
 }
 
-export function parseConfigObject(
-  raw: unknown,
-  fileName: string,
-  locate: (path: string[]) => string = () => fileName,
-): FleetConfig {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new FleetmonError('CONFIG_INVALID', `${fileName}: expected a mapping of settings at the top level`, {
+interface Problem {
+  path: Path;
+  /** 'key' for an unknown key, 'value' for a bad value, 'parent' for a missing key (the mapping that lacks it). */
+  part: 'key' | 'value' | 'parent';
+  text: string;
+  unknownKey?: boolean;
+}
+
+/** Keys that could reach an object's prototype; refused wherever they appear. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+export function parseConfigObject(raw: unknown, fileName: string, locate?: Locator): FleetConfig {
+  const at: Locator = locate ?? (() => ({ where: fileName, offset: undefined }));
+  if (!isPlainObject(raw)) {
+    const { where } = at([], 'value');
+    throw new FleetmonError(
+      'CONFIG_INVALID',
+      `${where}: the top level must be a mapping of settings (key: value) (got ${got(raw, false)}); fix: start from the example in the README, e.g. \`hosts: [{name: gpu1, address: 192.168.1.10}]\``,
+      { kind: 'config' },
+    );
+  }
+  const problems: Problem[] = [];
+  check(ConfigSchema, raw, [], raw, problems);
+  problems.push(...crossChecks(raw));
+  if (problems.length > 0) {
+    const placed = problems.map((p, i) => {
+      const loc = p.part === 'parent' ? at(p.path.slice(0, -1), 'value') : at(p.path, p.part);
+      return { line: `${loc.where}: ${p.text}`, offset: loc.offset ?? -1, i, unknownKey: p.unknownKey === true };
+    });
+    placed.sort((a, b) => a.offset - b.offset || a.i - b.i);
+    const code = placed.every((p) => p.unknownKey) ? 'CONFIG_UNKNOWN_KEY' : 'CONFIG_INVALID';
+    throw configFailure(
+      code,
+      fileName,
+      placed.map((p) => p.line),
+    );
+  }
+  const config = Value.Default(ConfigSchema, Value.Clone(raw));
+  if (!Value.Check(ConfigSchema, config)) {
+    // check() above and TypeBox disagree: a bug here, but still no half-checked config.
+    const first = Value.Errors(ConfigSchema, config).First();
+    throw new FleetmonError('CONFIG_INVALID', `${fileName}: invalid setting at ${first?.path ?? '/'}: ${first?.message ?? 'unknown'}`, {
       kind: 'config',
     });
-  }
-  const unknown = findUnknownKeys(ConfigSchema, raw, []);
-  if (unknown.length > 0) {
-    const [path, key] = unknown[0]!;
-    const loc = locate([...path, key]);
-    const allowed = allowedKeys(ConfigSchema, path);
-    throw new FleetmonError(
-      'CONFIG_UNKNOWN_KEY',
-      `${loc}: unknown key '${[...path, key].join('.')}'` + (allowed.length ? `; expected one of: ${allowed.join(', ')}` : ''),
-      { kind: 'config', suggestions: unknown.length > 1 ? [`${unknown.length - 1} more unknown key(s) follow`] : [] },
-    );
-  }
-  const withDefaults = Value.Default(ConfigSchema, Value.Clone(raw));
-  const first = Value.Errors(ConfigSchema, withDefaults).First();
-  if (first) {
-    const path = first.path.split('/').filter(Boolean);
-    const value = JSON.stringify(first.value);
-    throw new FleetmonError(
-      'CONFIG_INVALID',
-      `${locate(path)}: '${path.join('.') || '(top level)'}' ${first.message.toLowerCase()}${value === undefined ? '' : ` (got ${value})`}`,
-      { kind: 'config' },
-    );
-  }
-  const config = withDefaults as FleetConfig;
-  const names = new Set<string>();
-  for (const [i, h] of config.hosts.entries()) {
-    if (names.has(h.name)) {
-      throw new FleetmonError('CONFIG_INVALID', `${locate(['hosts', String(i), 'name'])}: duplicate host name '${h.name}'`, {
-        kind: 'config',
-      });
-    }
-    names.add(h.name);
-  }
-  if (config.alerts.gpu_temp_critical < config.alerts.gpu_temp_warning) {
-    throw new FleetmonError(
-      'CONFIG_INVALID',
-      `${locate(['alerts', 'gpu_temp_critical'])}: 'alerts.gpu_temp_critical' must not be below gpu_temp_warning`,
-      { kind: 'config' },
-    );
   }
   return config;
 }
 
-function findUnknownKeys(schema: TSchema, value: unknown, path: string[]): Array<[string[], string]> {
-  const out: Array<[string[], string]> = [];
-  const s = unwrapObject(schema, value);
-  if (s?.type === 'object' && value && typeof value === 'object' && !Array.isArray(value)) {
-    const props = s.properties as Record<string, TSchema>;
-    for (const [k, v] of Object.entries(value)) {
-      if (!(k in props)) out.push([path, k]);
-      else out.push(...findUnknownKeys(props[k]!, v, [...path, k]));
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** `hosts[2] (gpu3).port`: list items by index, and a host (any item with a name) also by its name. */
+function keyPath(raw: unknown, path: Path): string {
+  let out = '';
+  let cur: unknown = raw;
+  for (const p of path) {
+    const next = isPlainObject(cur) && typeof p === 'string' && Object.hasOwn(cur, p) ? cur[p] : Array.isArray(cur) ? cur[Number(p)] : undefined;
+    if (typeof p === 'number') {
+      out += `[${p}]`;
+      if (isPlainObject(next) && typeof next.name === 'string' && next.name) out += ` (${next.name})`;
+    } else out += (out ? '.' : '') + p;
+    cur = next;
+  }
+  return out || '(top level)';
+}
+
+/** Checks value against schema, pushing one problem per bad key; unknown keys are problems, not ignored. */
+function check(schema: TSchema, value: unknown, path: Path, raw: unknown, out: Problem[]): void {
+  const bad = () => out.push({ path, part: 'value', text: mismatch(schema, value, path, raw) });
+  switch (schema[Kind] as string) {
+    case 'Object': {
+      if (!isPlainObject(value)) return void bad();
+      const props = schema.properties as Record<string, TSchema>;
+      const required = new Set((schema.required as string[] | undefined) ?? []);
+      for (const [k, v] of Object.entries(value)) {
+        if (FORBIDDEN_KEYS.has(k) || !Object.hasOwn(props, k)) out.push(unknownKey(props, k, [...path, k], raw));
+        else check(props[k]!, v, [...path, k], raw, out);
+      }
+      for (const [k, s] of Object.entries(props)) {
+        if (!Object.hasOwn(value, k) && required.has(k) && s.default === undefined) {
+          out.push({ path: [...path, k], part: 'parent', text: `${keyPath(raw, [...path, k])} is required: add \`${k}: ${yamlValue(s.example ?? '…')}\`` });
+        }
+      }
+      return;
     }
-  } else if (s?.type === 'array' && Array.isArray(value)) {
-    value.forEach((item, i) => out.push(...findUnknownKeys(s.items as TSchema, item, [...path, String(i)])));
+    case 'Array':
+      if (!Array.isArray(value)) return void bad();
+      value.forEach((item, i) => check(schema.items as TSchema, item, [...path, i], raw, out));
+      return;
+    case 'Union': {
+      const members = schema.anyOf as TSchema[];
+      if (members.some((m) => passes(m, value))) return;
+      const alike = members.filter((m) => baseType(m) === jsType(value));
+      if (alike.length === 1) return check(alike[0]!, value, path, raw, out);
+      return void bad();
+    }
+    case 'String': {
+      if (typeof value !== 'string') return void bad();
+      if (schema.token === true) {
+        const weak = checkTokenStrength(value);
+        if (weak) out.push({ path, part: 'value', text: `${keyPath(raw, path)} is too weak: ${weak}; fix: ${TOKEN_FIX}` });
+        return;
+      }
+      const tooShort = typeof schema.minLength === 'number' && value.length < schema.minLength;
+      const tooLong = typeof schema.maxLength === 'number' && value.length > schema.maxLength;
+      const unmatched = typeof schema.pattern === 'string' && !new RegExp(schema.pattern).test(value);
+      if (tooShort || tooLong || unmatched) bad();
+      return;
+    }
+    case 'Number':
+    case 'Integer': {
+      const ok =
+        typeof value === 'number' &&
+        Number.isFinite(value) &&
+        (schema[Kind] !== 'Integer' || Number.isInteger(value)) &&
+        (typeof schema.minimum !== 'number' || value >= schema.minimum) &&
+        (typeof schema.maximum !== 'number' || value <= schema.maximum);
+      if (!ok) bad();
+      return;
+    }
+    case 'Boolean':
+      if (typeof value !== 'boolean') bad();
+      return;
+    case 'Null':
+      if (value !== null) bad();
+      return;
+    case 'Literal':
+      if (value !== schema.const) bad();
+      return;
+    default:
+      if (!Value.Check(schema, value)) bad();
+  }
+}
+
+function passes(schema: TSchema, value: unknown): boolean {
+  const out: Problem[] = [];
+  check(schema, value, [], value, out);
+  return out.length === 0;
+}
+
+function baseType(schema: TSchema): string {
+  const kind = schema[Kind] as string;
+  if (kind === 'Literal') return typeof schema.const;
+  return ({ String: 'string', Number: 'number', Integer: 'number', Boolean: 'boolean', Null: 'null', Object: 'object', Array: 'array' } as Record<string, string>)[kind] ?? kind;
+}
+
+function jsType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}
+
+function isSecret(schema: TSchema): boolean {
+  return schema.token === true || ((schema.anyOf as TSchema[] | undefined) ?? []).some(isSecret);
+}
+
+/** `<key> must be … (got …); fix: …` */
+function mismatch(schema: TSchema, value: unknown, path: Path, raw: unknown): string {
+  const key = keyPath(raw, path);
+  const name = String([...path].reverse().find((p) => typeof p === 'string') ?? '');
+  if (schema[Kind] === 'Array' && isPlainObject(value)) {
+    const keys = Object.keys(value);
+    const shown = keys.slice(0, 5).join(', ') + (keys.length > 5 ? ', …' : '');
+    const first = keys[0] ?? 'gpu1';
+    const fix =
+      schema.noun === 'hosts'
+        ? `write each host as a list item with its name: \`- {name: ${first}, address: …}\``
+        : `write it as a list: \`${name}: [ … ]\``;
+    return `${key} must be ${noun(schema)}, not a mapping (got a mapping with key${keys.length === 1 ? '' : 's'} ${shown}); fix: ${fix}`;
+  }
+  return `${key} ${expected(schema)} (got ${got(value, isSecret(schema))}); fix: ${fixFor(schema, name)}`;
+}
+
+function noun(schema: TSchema): string {
+  return schema.noun ? `a list of ${String(schema.noun)}` : 'a list';
+}
+
+/** What a schema wants, in words: "must be a string or null", "must be a whole number from 1 to 65535". */
+function expected(schema: TSchema): string {
+  if (typeof schema.expected === 'string') return schema.expected;
+  const kind = schema[Kind] as string;
+  const range = (what: string) => {
+    const lo = schema.minimum as number | undefined;
+    const hi = schema.maximum as number | undefined;
+    const r = lo !== undefined && hi !== undefined ? ` from ${lo} to ${hi}` : lo !== undefined ? ` of at least ${lo}` : hi !== undefined ? ` of at most ${hi}` : '';
+    return `must be ${what}${r}${schema.description ? ` (${String(schema.description)})` : ''}`;
+  };
+  switch (kind) {
+    case 'Union':
+      return `must be ${joinOr((schema.anyOf as TSchema[]).flatMap(nouns))}`;
+    case 'Number':
+      return range('a number');
+    case 'Integer':
+      return range('a whole number');
+    case 'String': {
+      const min = schema.minLength as number | undefined;
+      const max = schema.maxLength as number | undefined;
+      if (typeof schema.pattern === 'string') return `must be a string matching ${String(schema.pattern)}`;
+      if (max !== undefined) return `must be a string of ${min ?? 0} to ${max} characters`;
+      if (min !== undefined && min > 1) return `must be a string of at least ${min} characters`;
+      return min === 1 ? 'must be a non-empty string' : 'must be a string';
+    }
+    case 'Object':
+      return 'must be a mapping of settings (key: value)';
+    case 'Array':
+      return `must be ${noun(schema)}`;
+    default:
+      return `must be ${joinOr(nouns(schema))}`;
+  }
+}
+
+function nouns(schema: TSchema): string[] {
+  switch (schema[Kind] as string) {
+    case 'Boolean':
+      return ['true', 'false'];
+    case 'Null':
+      return ['null'];
+    case 'Literal':
+      return [`'${String(schema.const)}'`];
+    case 'String':
+      return ['a string'];
+    case 'Number':
+      return ['a number'];
+    case 'Integer':
+      return ['a whole number'];
+    case 'Object':
+      return ['a mapping'];
+    case 'Array':
+      return [noun(schema)];
+    case 'Union':
+      return (schema.anyOf as TSchema[]).flatMap(nouns);
+    default:
+      return [String(schema[Kind])];
+  }
+}
+
+function joinOr(words: string[]): string {
+  return words.length <= 1 ? (words[0] ?? '') : `${words.slice(0, -1).join(', ')} or ${words[words.length - 1]!}`;
+}
+
+function fixFor(schema: TSchema, key: string): string {
+  if (typeof schema.fix === 'string') return schema.fix;
+  const members = (schema.anyOf as TSchema[] | undefined) ?? [];
+  const literal = members.find((m) => m[Kind] === 'Literal');
+  const example: unknown = schema.example ?? (schema.default !== null && typeof schema.default !== 'object' ? schema.default : undefined) ?? literal?.const;
+  if (schema[Kind] === 'Object') return `write it as a mapping, e.g. \`${key}: {}\` for every default`;
+  if (example === undefined) return `write ${joinOr(nouns(schema))}`;
+  const orNull = members.some((m) => m[Kind] === 'Null') && example !== null ? ` or \`${key}: null\`` : '';
+  return `write e.g. \`${key}: ${yamlValue(example)}\`${orNull}`;
+}
+
+function yamlValue(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** The offending value, short; a secret shows only its shape. */
+function got(value: unknown, secret: boolean): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (isPlainObject(value)) return 'a mapping';
+  if (secret) return typeof value === 'string' ? `${value.length} characters` : `a ${typeof value}`;
+  if (typeof value === 'number') return Number.isNaN(value) ? '.nan' : Number.isFinite(value) ? String(value) : value > 0 ? '.inf' : '-.inf';
+  const s = JSON.stringify(value) ?? String(value);
+  return s.length > 60 ? `${s.slice(0, 57)}…` : s;
+}
+
+function unknownKey(props: Record<string, TSchema>, key: string, path: Path, raw: unknown): Problem {
+  const allowed = Object.keys(props);
+  let fix = 'remove it';
+  if (FORBIDDEN_KEYS.has(key)) fix = 'remove it (fleetmon never accepts __proto__, constructor or prototype keys)';
+  else {
+    const near = allowed.map((a) => [a, editDistance(a, key)] as const).sort((a, b) => a[1] - b[1])[0];
+    if (near && near[1] <= 2 && near[1] < key.length) fix = `did you mean '${near[0]}'?`;
+  }
+  return {
+    path,
+    part: 'key',
+    unknownKey: true,
+    text: `unknown key '${keyPath(raw, path)}'` + (allowed.length ? `; expected one of: ${allowed.join(', ')}` : '') + `; fix: ${fix}`,
+  };
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** Problems between keys: duplicate host names, a critical GPU temperature below the warning one. */
+function crossChecks(raw: Record<string, unknown>): Problem[] {
+  const out: Problem[] = [];
+  if (Array.isArray(raw.hosts)) {
+    const seen = new Map<string, number>();
+    raw.hosts.forEach((h: unknown, i) => {
+      if (!isPlainObject(h) || typeof h.name !== 'string') return;
+      const first = seen.get(h.name);
+      if (first === undefined) seen.set(h.name, i);
+      else {
+        const path = ['hosts', i, 'name'];
+        out.push({
+          path,
+          part: 'value',
+          text: `${keyPath(raw, path)}: duplicate host name '${h.name}' (${keyPath(raw, ['hosts', first])} has it too); fix: give each host its own name`,
+        });
+      }
+    });
+  }
+  const alerts = isPlainObject(raw.alerts) ? raw.alerts : {};
+  const props = AlertsConfigSchema.properties;
+  const warning = alerts.gpu_temp_warning ?? props.gpu_temp_warning.default;
+  const critical = alerts.gpu_temp_critical ?? props.gpu_temp_critical.default;
+  if (typeof warning === 'number' && typeof critical === 'number' && critical < warning) {
+    const path = ['alerts', Object.hasOwn(alerts, 'gpu_temp_critical') ? 'gpu_temp_critical' : 'gpu_temp_warning'];
+    out.push({
+      path,
+      part: 'value',
+      text: `alerts.gpu_temp_critical must not be below alerts.gpu_temp_warning (got ${critical} < ${warning}); fix: raise gpu_temp_critical or lower gpu_temp_warning`,
+    });
   }
   return out;
 }
 
-function unwrapObject(schema: TSchema, value: unknown): TSchema | undefined {
-  if (schema.anyOf) {
-    return (schema.anyOf as TSchema[]).find((s) => (s.type === 'object' ? value && typeof value === 'object' : s.type === 'array'));
+/**
+ * The one rule for API tokens (`server.token`, FLEETMON_TOKEN): at least TOKEN_MIN_LENGTH (32) characters, at least
+ * TOKEN_MIN_DISTINCT (10) different ones, and not only digits, only lowercase or only uppercase letters. Returns
+ * why a token is too weak, or undefined for a strong one. `openssl rand -hex 32` (64 characters) always passes.
+ */
+export function checkTokenStrength(token: string): string | undefined {
+  if (token.length < TOKEN_MIN_LENGTH) return `it is ${token.length} characters long; a token needs at least ${TOKEN_MIN_LENGTH}`;
+  const distinct = new Set(token).size;
+  if (distinct < TOKEN_MIN_DISTINCT) {
+    return `it uses only ${distinct} different character${distinct === 1 ? '' : 's'}; a token needs at least ${TOKEN_MIN_DISTINCT}`;
   }
-  return schema;
-}
-
-function allowedKeys(schema: TSchema, path: string[]): string[] {
-  let s: TSchema | undefined = schema;
-  for (const p of path) {
-    if (!s) return [];
-    s = s.type === 'array' ? (s.items as TSchema) : (s.properties as Record<string, TSchema> | undefined)?.[p];
-  }
-  return s?.properties ? Object.keys(s.properties as object) : [];
+  if (/^[0-9]+$/.test(token)) return 'it is only digits; a token needs letters too';
+  if (/^[a-z]+$/.test(token)) return 'it is only lowercase letters; a token needs digits or other characters too';
+  if (/^[A-Z]+$/.test(token)) return 'it is only uppercase letters; a token needs digits or other characters too';
+  return undefined;
 }
 
 /** Applies flag/env overrides on top of a loaded config (flags win over the file). */

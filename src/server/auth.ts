@@ -9,6 +9,8 @@ import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync, writeFileSync, mkdirSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkTokenStrength } from '../core/config.js';
+import { FleetmonError } from '../core/errors.js';
 
 export const TOKEN_FILE = 'api-token';
 export const COOKIE_NAME = 'fleetmon_session';
@@ -21,7 +23,16 @@ export interface TokenSource {
 
 export function resolveApiToken(configToken: string | null, dataDir: string, env = process.env): TokenSource {
   if (configToken) return { token: configToken, source: 'config', path: null };
-  if (env.FLEETMON_TOKEN) return { token: env.FLEETMON_TOKEN, source: 'env', path: null };
+  if (env.FLEETMON_TOKEN) {
+    const weak = checkTokenStrength(env.FLEETMON_TOKEN);
+    if (weak) {
+      throw new FleetmonError('CONFIG_INVALID', `FLEETMON_TOKEN is too weak: ${weak}`, {
+        kind: 'config',
+        suggestions: ['generate one with `openssl rand -hex 32`', 'or unset FLEETMON_TOKEN to have fleetmon generate one into <data_dir>/api-token'],
+      });
+    }
+    return { token: env.FLEETMON_TOKEN, source: 'env', path: null };
+  }
   const path = join(dataDir, TOKEN_FILE);
   if (existsSync(path)) {
     const token = readFileSync(path, 'utf8').trim();

@@ -52,18 +52,19 @@ test('unknown keys are reported with file, line, column and the allowed keys', (
 test('a wrong type names the key, its position and what was expected', () => {
   const err = configError('hosts:\n  - name: a\n    address: 10.0.0.1\n    port: "twenty-two"\n');
   assert.equal(err.code, 'CONFIG_INVALID');
-  assert.match(err.message, /^hosts\.yml:4:11: 'hosts\.0\.port' expected integer \(got "twenty-two"\)/);
+  assert.match(err.message, /^hosts\.yml:4:11: hosts\[0\] \(a\)\.port must be a whole number from 1 to 65535 \(got "twenty-two"\); fix: /);
 });
 
 test('a missing required key is reported', () => {
   const err = configError('hosts:\n  - name: a\n');
-  assert.match(err.message, /hosts\.yml:2:\d+: 'hosts\.0' expected required property address|address/);
+  assert.match(err.message, /^hosts\.yml:2:5: hosts\[0\] \(a\)\.address is required: add `address: /);
 });
 
 test('YAML syntax errors carry the position', () => {
   const err = configError('hosts: [\n  {name: a,\n');
   assert.equal(err.code, 'CONFIG_SYNTAX');
-  assert.match(err.message, /^hosts\.yml:\d+:\d+: invalid YAML/);
+  // Every error yaml finds is listed, each with its position.
+  assert.match(err.message, /^hosts\.yml: 2 problems:\n {2}hosts\.yml:3:1: invalid YAML: Flow map .*\n {2}hosts\.yml:3:1: invalid YAML: Flow sequence /);
 });
 
 test('duplicate host names are refused', () => {

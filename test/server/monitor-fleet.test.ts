@@ -15,7 +15,7 @@ import { tempDir, waitFor } from '../helpers/common.js';
 let fleet: Fleet;
 let server: RunningServer;
 const data = tempDir();
-const TOKEN = 'fleet-test-token-0123456789';
+const TOKEN = 'fleet-test-token-0123456789abcdefXYZ';
 const cycleTimes: number[] = [];
 
 async function api<T>(path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
