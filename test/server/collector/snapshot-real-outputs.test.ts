@@ -6,9 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { splitProbeResponse } from '../../src/server/collector/parse.js';
-import { buildSnapshot, type Counters, type SnapshotInput } from '../../src/server/collector/snapshot.js';
-import { testDir } from '../helpers.js';
+import { splitProbeResponse } from '../../../src/server/collector/parse.js';
+import { buildSnapshot, type Counters, type SnapshotInput } from '../../../src/server/collector/snapshot.js';
+import { testDir } from '../../helpers/common.js';
 
 const read = (dir: string, name: string) => readFileSync(join(testDir, 'fixtures', dir, name), 'utf8');
 

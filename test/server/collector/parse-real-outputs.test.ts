@@ -21,8 +21,8 @@ import {
   parseNetDev,
   parsePidStat,
   parseProcStat,
-} from '../../src/server/collector/parse.js';
-import { testDir } from '../helpers.js';
+} from '../../../src/server/collector/parse.js';
+import { testDir } from '../../helpers/common.js';
 
 const read = (dir: string, name: string) => readFileSync(join(testDir, 'fixtures', dir, name), 'utf8');
 const lines = (dir: string, name: string) => read(dir, name).split('\n');
