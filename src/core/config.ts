@@ -10,6 +10,7 @@ import { Kind, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Node as YamlNode } from 'yaml';
 import { FleetmonError } from './errors.js';
+import { cleanHostName } from './names.js';
 
 /** The least length of an API token (`server.token`, FLEETMON_TOKEN); see checkTokenStrength. */
 export const TOKEN_MIN_LENGTH = 32;
@@ -132,13 +133,9 @@ export { defaultDataDir } from './data-dir.js';
 
 /** The embedded default: monitor this machine through the local transport. */
 export function embeddedConfig(): FleetConfig {
-  return parseConfigObject({ hosts: [{ name: safeHostName(hostname()), address: 'localhost', transport: 'local' }] }, '<embedded>');
+  return parseConfigObject({ hosts: [{ name: cleanHostName(hostname(), 'localhost'), address: 'localhost', transport: 'local' }] }, '<embedded>');
 }
 
-function safeHostName(name: string): string {
-  const cleaned = name.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
-  return cleaned || 'localhost';
-}
 
 /** A loaded config, and what the caller should print before it runs with it (an empty file, say). */
 export interface LoadedConfig {

@@ -6,6 +6,7 @@
 import { isMap, isScalar, isSeq, parseDocument, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import { parseConfigText } from '../core/config.js';
 import { FleetmonError } from '../core/errors.js';
+import { cleanHostName } from '../core/names.js';
 
 export interface HostPin {
   /** The address as given on the command line (matched against `address`, then `name`). */
@@ -66,7 +67,7 @@ function findEntry(hosts: YAMLSeq, address: string, port: number, defaultPort: n
 
 function uniqueName(hosts: YAMLSeq, address: string): string {
   const taken = new Set(hosts.items.filter(isMap).map((m) => String(scalar(m as YAMLMap, 'name'))));
-  let base = address.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'host';
+  let base = cleanHostName(address, 'host');
   if (!NAME_RE.test(base)) base = 'host';
   let name = base;
   for (let i = 2; taken.has(name); i++) name = `${base}-${i}`;

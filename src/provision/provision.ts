@@ -22,6 +22,7 @@ import { createReadStream } from 'node:fs';
 import { posix } from 'node:path';
 import { Listr } from 'listr2';
 import { FleetmonError } from '../core/errors.js';
+import { cleanHostName } from '../core/names.js';
 import { CLI_NODE_FLAGS, SERVE_NODE_FLAGS } from '../paths.js';
 import { bundleStream, type Bundle } from './bundle.js';
 import { readTemplateAsset, renderTemplate } from './render.js';
@@ -243,7 +244,7 @@ export function planProvision(spec: ProvisionSpec, facts: ProvisionFacts, render
     listenHost: spec.listenHost,
     listenPort: spec.listenPort,
     dataDir: spec.dataDir,
-    localName: safeName(facts.hostname),
+    localName: cleanHostName(facts.hostname, 'fleetmon'),
   });
   const cli = render('fleetmon-cli.sh', { nodePath, nodeFlags: CLI_NODE_FLAGS, appDir: l.appDir });
   const nodesourceScript =
@@ -324,10 +325,6 @@ function machineMatches(arch: string, machine: string): boolean {
   return (arch === 'x64' && machine === 'x86_64') || (arch === 'arm64' && (machine === 'aarch64' || machine === 'arm64'));
 }
 
-function safeName(hostname: string): string {
-  const cleaned = hostname.trim().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
-  return cleaned || 'fleetmon';
-}
 
 /** Releases whose directory names are bundle ids; everything but the two newest (current and previous) goes. */
 const INSTALL_RELEASE = [
@@ -477,7 +474,7 @@ function actions(o: ProvisionOptions, plan: () => ProvisionPlan): Record<PlanIte
           user,
           dir,
           l.keyPath,
-          `fleetmon@${safeName((await gatherFacts(shell, spec)).hostname)}`,
+          `fleetmon@${cleanHostName((await gatherFacts(shell, spec)).hostname, 'fleetmon')}`,
         ),
         { what: 'fleet SSH key' },
       );
