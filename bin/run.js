@@ -5,7 +5,7 @@
 // `npm install && ./bin/run.js serve` work in a fresh clone.
 // The shebang's V8 flag is CLI_NODE_FLAGS (src/paths.ts); the systemd unit adds SERVE_NODE_FLAGS for the server.
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { execute } from '@oclif/core';
+import { flush, handle, run, settings } from '@oclif/core';
 
 const root = new URL('..', import.meta.url);
 // Written by `npm run build` after tsc succeeds.
@@ -30,5 +30,17 @@ function useCompiled() {
 const compiled = useCompiled();
 // The manifest (written by the build) describes the compiled commands; oclif would read it in development mode
 // too, so a stale one would hide flags added since. Removed here; `npm run build` writes a fresh one.
-if (!compiled) rmSync(new URL('oclif.manifest.json', root), { force: true });
-await execute({ development: !compiled, dir: import.meta.url });
+if (!compiled) {
+  rmSync(new URL('oclif.manifest.json', root), { force: true });
+  // Compiling the sources on every start costs seconds; say why once, where a person is reading.
+  if (process.stderr.isTTY && !process.env.FLEETMON_QUIET_DEV) {
+    process.stderr.write('fleetmon: running from the TypeScript sources (dist/ is missing or older than src/); `npm run build` makes every start several times faster\n');
+  }
+}
+// What oclif's execute({development}) does, less its debug setting: that prints a stack under every warning
+// (an unknown command, say). FLEETMON_DEBUG=1 turns stacks back on.
+if (!compiled) process.env.NODE_ENV = 'development';
+settings.debug = Boolean(process.env.FLEETMON_DEBUG);
+await run(process.argv.slice(2), import.meta.url)
+  .then(() => flush())
+  .catch((error) => handle(error));
