@@ -5,7 +5,6 @@
 import { Flags } from '@oclif/core';
 import { connectPve, type PveClient } from '../lxc/proxmox/client.js';
 import { parseDuration } from '../lxc/proxmox/wait.js';
-import type { RendererName } from '../lxc/lxc.js';
 
 /** A duration flag: `90s`, `5m`, `1h`, or a bare number of seconds. */
 export const durationFlag = Flags.custom<number>({
@@ -74,10 +73,4 @@ export function connectFromFlags(flags: ProxmoxFlagValues, warn: (message: strin
       ? (r) => process.stderr.write(`[pve] ${r.method} ${r.path} → ${r.status} (${r.ms} ms)\n`)
       : undefined,
   });
-}
-
-/** listr2: live progress on a terminal, plain lines in logs and CI, nothing when stdout carries JSON. */
-export function rendererFor(json: boolean): RendererName {
-  if (json) return 'silent';
-  return process.stdout.isTTY ? 'default' : 'simple';
 }

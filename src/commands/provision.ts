@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
 import { provisionHost } from '../provision/provision-host.js';
 import type { ProvisionResult } from '../provision/provision.js';
-import { chooseRenderer } from '../steps/steps.js';
+import { chooseRenderer } from '../steps/progress.js';
 
 export default class Provision extends BaseCommand {
   static override summary = 'Install and start the fleetmon server on a Debian 12 machine (the monitor container) over SSH.';

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
-import { connectFromFlags, durationFlag, rendererFor } from '../cli/proxmox-flags.js';
+import { connectFromFlags, durationFlag } from '../cli/proxmox-flags.js';
 import LxcCreate, { lxcSpecFromFlags } from './lxc/create.js';
 import { parsePublicKey } from '../keys/authorized-keys.js';
 import { DEFAULT_ACCOUNT, DEFAULT_LIB_DIR, keysDeploy } from '../keys/keys.js';
@@ -11,7 +11,7 @@ import { realClock } from '../lxc/proxmox/wait.js';
 import { resolveAuth } from '../cli/ssh-login.js';
 import { RemoteShell } from '../ssh/remote-shell.js';
 import { probeSshBanner } from '../ssh/banner.js';
-import { chooseRenderer } from '../steps/steps.js';
+import { chooseRenderer } from '../steps/progress.js';
 import { up, type UpResult } from '../up.js';
 
 // up always applies (each stage is idempotent); lxc create's --dry-run does not apply to it.
@@ -56,7 +56,7 @@ The container takes the lxc create flags; the container's root login and the fle
               client,
               clock: realClock,
               probeSsh: probeSshBanner,
-              renderer: rendererFor(json),
+              renderer: chooseRenderer(json),
               timeouts: { taskMs: flags['task-timeout'], addressMs: flags['address-timeout'], sshMs: flags['ssh-timeout'] },
               warn,
               dryRun: false,

@@ -17,7 +17,7 @@
 import { chownSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { Listr, type ListrTask } from 'listr2';
+import type { ListrTask } from 'listr2';
 import { FleetmonError, errorMessage } from '../core/errors.js';
 import { gateScriptPath, probeScriptPath } from '../paths.js';
 import { GATE_EXIT, GATE_PING_REPLY, gatePingCommand } from '../protocol/gate-protocol.js';
@@ -30,7 +30,8 @@ import {
 } from './authorized-keys.js';
 import { findPin, recordPins, type PinChange } from './config-pins.js';
 import { RemoteShell, shScript, type HostKeyInfo, type RemoteShellOptions } from '../ssh/remote-shell.js';
-import { mapLimit, stepTasks, type RendererChoice, type Step, type StepResult } from '../steps/steps.js';
+import { runTasks, type Renderer } from '../steps/progress.js';
+import { mapLimit, stepTasks, type Step, type StepResult } from '../steps/steps.js';
 
 export const DEFAULT_ACCOUNT = 'fleetmon';
 export const DEFAULT_LIB_DIR = '/usr/local/lib/fleetmon';
@@ -358,7 +359,7 @@ export interface KeysDeployOptions {
   configFile?: string;
   concurrency?: number;
   dryRun?: boolean;
-  renderer?: RendererChoice;
+  renderer?: Renderer;
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
   connect?: (o: RemoteShellOptions) => Promise<RemoteShell>;
@@ -462,12 +463,11 @@ export async function keysDeploy(o: KeysDeployOptions): Promise<KeysDeployResult
     },
   });
 
-  // listr2 runs the hosts; mapLimit-like concurrency comes from its `concurrent` option.
-  const list = new Listr(
-    targets.map((t, i) => hostTask(t, results[i]!)),
-    { concurrent: Math.max(1, o.concurrency ?? 4), exitOnError: false, renderer: o.renderer ?? 'silent', registerSignalListeners: false } as never,
-  );
-  await list.run().catch(() => undefined); // per-host failures are in the results
+  // listr2 runs the hosts, at most `concurrency` at a time; per-host failures are in the results.
+  await runTasks(targets.map((t, i) => hostTask(t, results[i]!)), o.renderer ?? 'silent', undefined, {
+    concurrent: Math.max(1, o.concurrency ?? 4),
+    exitOnError: false,
+  }).catch(() => undefined);
 
   let config: KeysDeployResult['config'];
   if (o.configFile && configText !== undefined) {

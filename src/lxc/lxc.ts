@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Listr, type ListrBaseClassOptions, type ListrRendererValue, type ListrTask } from 'listr2';
+import type { ListrTask } from 'listr2';
 import { FleetmonError, type ExitKind } from '../core/errors.js';
 import type { PveClient, PveLxcConfig, PveNodeInfo, PveResource, PveStorage, PveVersion } from './proxmox/client.js';
 import { ProxmoxApiError, grantHint, toFleetmonError } from './proxmox/errors.js';
@@ -16,6 +16,7 @@ import { isTransientReadError, waitForTask, type TaskResult } from './proxmox/ta
 import { chooseDebian12Template, type AplEntry, type TemplateChoice } from './proxmox/template.js';
 import { formatDuration, poll, type Clock } from './proxmox/wait.js';
 import type { SshProbe } from '../ssh/banner.js';
+import { runTasks, type Renderer } from '../steps/progress.js';
 
 /** Marks containers fleetmon made; `lxc destroy` removes only those. Always added to --tags. */
 export const FLEETMON_TAG = 'fleetmon';
@@ -707,13 +708,11 @@ export function blockerError(plan: LxcPlan): FleetmonError | undefined {
 
 // ---- apply -----------------------------------------------------------------------------------------------------
 
-export type RendererName = 'default' | 'simple' | 'silent' | 'verbose';
-
 export interface LxcApplyDeps {
   client: PveClient;
   clock: Clock;
   probeSsh: SshProbe;
-  renderer: RendererName;
+  renderer: Renderer;
   timeouts: { taskMs: number; addressMs: number; sshMs: number };
   /** Where warnings go (stderr); the result object carries them too. */
   warn?: (message: string) => void;
@@ -749,18 +748,6 @@ interface CreateCtx {
   tasks: TaskResult[];
   started: boolean;
   downloaded: boolean;
-}
-
-/** Default renderer on a terminal, `simple` lines otherwise, nothing under --json; the caller prints the error. */
-function listrOptions<Ctx>(renderer: RendererName): ListrBaseClassOptions<Ctx, ListrRendererValue, ListrRendererValue> {
-  return {
-    renderer,
-    fallbackRenderer: 'simple',
-    exitOnError: true,
-    rendererOptions: { showErrorMessage: false, collapseSkips: true, showSkipMessage: false },
-    fallbackRendererCondition: renderer !== 'default',
-    silentRendererCondition: renderer === 'silent',
-  };
 }
 
 /** Gather → plan → apply, each a listr2 task, so a terminal shows where a slow create is. */
@@ -863,7 +850,7 @@ export async function createLxc(spec: LxcSpec, deps: LxcApplyDeps): Promise<LxcC
       },
     },
   ];
-  await new Listr<CreateCtx, ListrRendererValue, ListrRendererValue>(tasks, listrOptions<CreateCtx>(deps.renderer)).run(ctx);
+  await runTasks(tasks, deps.renderer, ctx);
   const p = plan();
   const facts = ctx.facts as LxcFacts;
   const warnings = [...p.warnings, ...ctx.tasks.flatMap((r) => r.warnings)];
@@ -1003,7 +990,7 @@ export interface LxcDestroyResult {
 export interface LxcDestroyDeps {
   client: PveClient;
   clock: Clock;
-  renderer: RendererName;
+  renderer: Renderer;
   taskTimeoutMs: number;
   warn?: (message: string) => void;
 }
@@ -1076,6 +1063,6 @@ export async function destroyLxc(vmid: number, deps: LxcDestroyDeps): Promise<Lx
       },
     },
   ];
-  await new Listr<object, ListrRendererValue, ListrRendererValue>(tasks, listrOptions<object>(deps.renderer)).run();
+  await runTasks(tasks, deps.renderer);
   return result;
 }

@@ -8,7 +8,7 @@ import { DEFAULT_SPEC, provision, type ProvisionResult, type ProvisionSpec } fro
 import { currentControllerRuntime } from './runtime.js';
 import { resolveAuth } from '../cli/ssh-login.js';
 import { RemoteShell } from '../ssh/remote-shell.js';
-import type { RendererChoice } from '../steps/steps.js';
+import type { Renderer } from '../steps/progress.js';
 
 export interface ProvisionHostOptions {
   host: string;
@@ -22,7 +22,7 @@ export interface ProvisionHostOptions {
   listenPort: number;
   dryRun: boolean;
   timeoutMs: number;
-  renderer: RendererChoice;
+  renderer: Renderer;
   /** Package root to bundle (tests). */
   root?: string;
 }

@@ -20,7 +20,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { posix } from 'node:path';
-import { Listr } from 'listr2';
 import { FleetmonError } from '../core/errors.js';
 import { cleanHostName } from '../core/names.js';
 import { CLI_NODE_FLAGS, SERVE_NODE_FLAGS } from '../paths.js';
@@ -28,7 +27,8 @@ import { bundleStream, type Bundle } from './bundle.js';
 import { readTemplateAsset, renderTemplate } from './render.js';
 import { chooseRuntime, nodeMajor, NODESOURCE_KEY_FINGERPRINT, type ControllerRuntime, type RuntimeChoice } from './runtime.js';
 import { RemoteShell, lastLines, shScript } from '../ssh/remote-shell.js';
-import { stepTasks, type RendererChoice, type Step, type StepResult } from '../steps/steps.js';
+import { runTasks, type Renderer } from '../steps/progress.js';
+import { stepTasks, type Step, type StepResult } from '../steps/steps.js';
 
 export interface ProvisionSpec {
   /** The address the operator used (for the dashboard URL). */
@@ -371,7 +371,7 @@ export interface ProvisionOptions {
   /** The app bundle's tar stream, made only when the app must be uploaded. */
   bundle: () => ReturnType<typeof bundleStream>;
   dryRun?: boolean;
-  renderer?: RendererChoice;
+  renderer?: Renderer;
   healthTimeoutMs?: number;
 }
 
@@ -549,9 +549,8 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionResult> {
       },
     },
   ];
-  const list = new Listr(tasks, { renderer: o.renderer ?? 'silent', exitOnError: true, registerSignalListeners: false } as never);
   try {
-    await list.run();
+    await runTasks(tasks, o.renderer ?? 'silent');
   } catch (err) {
     if (err instanceof FleetmonError) (err as FleetmonError & { stepResults?: StepResult[] }).stepResults = results;
     throw err;

@@ -1,6 +1,7 @@
 import { Args, Flags, type Interfaces } from '@oclif/core';
 import { BaseCommand } from '../../cli/base.js';
-import { connectFromFlags, durationFlag, proxmoxFlags, rendererFor } from '../../cli/proxmox-flags.js';
+import { connectFromFlags, durationFlag, proxmoxFlags } from '../../cli/proxmox-flags.js';
+import { chooseRenderer } from '../../steps/progress.js';
 import { toFleetmonError } from '../../lxc/proxmox/errors.js';
 import { realClock } from '../../lxc/proxmox/wait.js';
 import { createLxc, resolveLxcSpec, type LxcCreateResult, type LxcSpec } from '../../lxc/lxc.js';
@@ -133,7 +134,7 @@ pin mismatch); 10 not found (node, storage, bridge, template).`;
         client,
         clock: realClock,
         probeSsh: probeSshBanner,
-        renderer: rendererFor(this.jsonEnabled()),
+        renderer: chooseRenderer(this.jsonEnabled()),
         timeouts: { taskMs: flags['task-timeout'], addressMs: flags['address-timeout'], sshMs: flags['ssh-timeout'] },
         warn,
         dryRun: flags['dry-run'],
