@@ -4,7 +4,7 @@ import { connectFromFlags, durationFlag } from '../cli/proxmox-flags.js';
 import LxcCreate, { lxcSpecFromFlags } from './lxc/create.js';
 import { parsePublicKey } from '../keys/authorized-keys.js';
 import { DEFAULT_ACCOUNT, DEFAULT_LIB_DIR, keysDeploy } from '../keys/keys.js';
-import { createLxc } from '../lxc/lxc.js';
+import { createLxc } from '../lxc/apply.js';
 import { provisionHost } from '../provision/provision-host.js';
 import { toFleetmonError } from '../lxc/proxmox/errors.js';
 import { realClock } from '../lxc/proxmox/wait.js';

@@ -4,7 +4,8 @@ import { connectFromFlags, durationFlag, proxmoxFlags } from '../../cli/proxmox-
 import { chooseRenderer } from '../../steps/progress.js';
 import { toFleetmonError } from '../../lxc/proxmox/errors.js';
 import { realClock } from '../../lxc/proxmox/wait.js';
-import { createLxc, resolveLxcSpec, type LxcCreateResult, type LxcSpec } from '../../lxc/lxc.js';
+import { createLxc, type LxcCreateResult } from '../../lxc/apply.js';
+import { resolveLxcSpec, type LxcSpec } from '../../lxc/spec.js';
 import { probeSshBanner } from '../../ssh/banner.js';
 
 /** The container spec from this command's flags (also used by `fleetmon up`). */

@@ -4,7 +4,8 @@ import { connectFromFlags, proxmoxFlags } from '../../cli/proxmox-flags.js';
 import { chooseRenderer } from '../../steps/progress.js';
 import { toFleetmonError } from '../../lxc/proxmox/errors.js';
 import { realClock } from '../../lxc/proxmox/wait.js';
-import { destroyLxc, FLEETMON_TAG, type LxcDestroyResult } from '../../lxc/lxc.js';
+import { destroyLxc, type LxcDestroyResult } from '../../lxc/destroy.js';
+import { FLEETMON_TAG } from '../../lxc/spec.js';
 
 export default class LxcDestroy extends BaseCommand {
   static override summary = 'Stop and remove a container that fleetmon created.';
