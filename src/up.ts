@@ -13,7 +13,7 @@ import { FleetmonError } from './core/errors.js';
 import type { Host } from './core/model.js';
 import type { KeysDeployResult } from './keys/deploy.js';
 import type { LxcCreateResult } from './lxc/apply.js';
-import type { ProvisionResult } from './provision/provision.js';
+import type { ProvisionResult } from './provision/apply.js';
 import type { RemoteShell } from './ssh/remote-shell.js';
 
 export interface UpOptions {

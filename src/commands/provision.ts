@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
 import { provisionHost } from '../provision/provision-host.js';
-import type { ProvisionResult } from '../provision/provision.js';
+import type { ProvisionResult } from '../provision/apply.js';
 import { chooseRenderer } from '../steps/progress.js';
 
 export default class Provision extends BaseCommand {

@@ -1,11 +1,12 @@
 /**
  * Wires `fleetmon provision` together: resolves the login, connects (pinning the host key when one is given),
- * builds the spec from this machine's bundle and runtime, and runs provision(). Kept apart from provision.ts so
+ * builds the spec from this machine's bundle and runtime, and runs provision(). Kept apart from apply.ts so
  * that module stays free of CLI concerns and easy to test.
  */
 import { collectBundle, bundleStream } from './bundle.js';
-import { DEFAULT_SPEC, provision, type ProvisionResult, type ProvisionSpec } from './provision.js';
+import { provision, type ProvisionResult } from './apply.js';
 import { currentControllerRuntime } from './runtime.js';
+import { DEFAULT_SPEC, type ProvisionSpec } from './spec.js';
 import { resolveAuth } from '../cli/ssh-login.js';
 import { RemoteShell } from '../ssh/remote-shell.js';
 import type { Renderer } from '../steps/progress.js';

@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { provisionHost, type ProvisionHostOptions } from '../../src/provision/provision-host.js';
-import type { ProvisionResult } from '../../src/provision/provision.js';
+import type { ProvisionResult } from '../../src/provision/apply.js';
 import { packageRoot } from '../../src/paths.js';
 import { generateKey, makeTestDir, removeDir } from '../helpers/sshd.js';
 import { runCommand } from '../helpers/run-command.js';
