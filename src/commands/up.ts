@@ -72,8 +72,7 @@ The container takes the lxc create flags; the container's root login and the fle
           provisionHost({
             host: address,
             port: flags['ssh-port'],
-            user: 'root',
-            identity: flags.identity,
+            auth: root,
             node: flags['node-runtime'] as 'auto' | 'upload' | 'nodesource',
             listenHost: '0.0.0.0',
             listenPort: flags['listen-port'],
