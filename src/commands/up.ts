@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
-import { connectFromFlags, durationFlag } from '../cli/proxmox-flags.js';
-import LxcCreate, { lxcSpecFromFlags } from './lxc/create.js';
+import { connectFromFlags, durationFlag, lxcFlags, lxcSpecFromFlags, proxmoxFlags } from '../cli/proxmox-flags.js';
 import { parsePublicKey } from '../keys/authorized-keys.js';
 import { keysDeploy } from '../keys/deploy.js';
 import { DEFAULT_ACCOUNT, DEFAULT_LIB_DIR } from '../keys/target.js';
@@ -16,7 +15,7 @@ import { chooseRenderer } from '../steps/progress.js';
 import { up, type UpResult } from '../up.js';
 
 // up always applies (each stage is idempotent); lxc create's --dry-run does not apply to it.
-const { 'dry-run': _dryRun, ...containerFlags } = LxcCreate.flags;
+const { 'dry-run': _dryRun, ...containerFlags } = { ...proxmoxFlags, ...lxcFlags };
 
 export default class Up extends BaseCommand {
   static override summary = 'From a Proxmox token and a host list to a running dashboard: lxc create → provision → keys deploy.';
