@@ -69,21 +69,7 @@ export async function gatherLxcFacts(client: PveClient, spec: LxcSpec, note: (m:
   note(`Proxmox VE ${version.version}`);
   const nodes = await client.nodes();
   const vms = (await client.resources('vm')).filter((r) => r.type === 'lxc' || r.type === 'qemu');
-  const conflicts: PveResource[] = [];
-  let match: PveResource | undefined;
-  if (spec.vmid !== undefined) {
-    match = vms.find((r) => r.vmid === spec.vmid);
-    if (match && match.type !== 'lxc') {
-      conflicts.push(match);
-      match = undefined;
-    }
-    // A container with this hostname under another VMID: creating a second one is not what a re-run should do.
-    if (!match) conflicts.push(...vms.filter((r) => r.type === 'lxc' && r.name === spec.hostname));
-  } else {
-    const named = vms.filter((r) => r.type === 'lxc' && r.name === spec.hostname);
-    if (named.length > 1) conflicts.push(...named);
-    else match = named[0];
-  }
+  const { match, conflicts } = findContainer(vms, spec);
   let existing: ExistingCt | undefined;
   if (match?.vmid !== undefined && match.node) {
     const config = await client.lxcConfig(match.node, match.vmid);
@@ -126,6 +112,16 @@ export async function gatherLxcFacts(client: PveClient, spec: LxcSpec, note: (m:
     if (spec.pool) facts.pools = await tolerant('pools', () => client.pools());
   }
   return facts;
+}
+
+/** The container a re-run means (by VMID, else by hostname), and the guests that make it ambiguous or taken. */
+function findContainer(vms: PveResource[], spec: LxcSpec): { match?: PveResource; conflicts: PveResource[] } {
+  const named = vms.filter((r) => r.type === 'lxc' && r.name === spec.hostname);
+  if (spec.vmid === undefined) return named.length > 1 ? { conflicts: named } : { match: named[0], conflicts: [] };
+  const byId = vms.find((r) => r.vmid === spec.vmid);
+  if (byId?.type === 'lxc') return { match: byId, conflicts: [] };
+  // A container with this hostname under another VMID: creating a second one is not what a re-run should do.
+  return { conflicts: [...(byId ? [byId] : []), ...named] };
 }
 
 async function assertVmidFree(client: PveClient, vmid: number): Promise<void> {

@@ -87,7 +87,6 @@ export interface SpecDeps {
 
 /** Validates every value that ends up in an API path or a property string, and loads the SSH key. */
 export function resolveLxcSpec(input: LxcSpecInput, deps: SpecDeps = {}): LxcSpec {
-  const readFile = deps.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
   if (input.vmid !== undefined) checkVmid(input.vmid);
   if (input.node !== undefined && !NODE_RE.test(input.node)) throw usage('BAD_NODE', `--node ${JSON.stringify(input.node)} is not a node name`);
   if (!DNS_RE.test(input.hostname) || input.hostname.length > 255) {
@@ -122,8 +121,35 @@ export function resolveLxcSpec(input: LxcSpecInput, deps: SpecDeps = {}): LxcSpe
   for (const t of tags) if (!TAG_RE.test(t)) throw usage('BAD_TAG', `--tags: ${JSON.stringify(t)} is not a valid Proxmox tag`);
   if (input.pool !== undefined && !POOL_RE.test(input.pool)) throw usage('BAD_POOL', `--pool ${JSON.stringify(input.pool)} is not a pool ID`);
 
+  const { keys: sshPublicKeys, file: keyFile } = loadSshPublicKeys(input.sshPublicKey, deps);
+  return {
+    vmid: input.vmid,
+    node: input.node,
+    hostname: input.hostname,
+    cores: input.cores,
+    memory: input.memory,
+    swap: input.swap,
+    diskGiB: input.disk,
+    storage: input.storage,
+    templateStorage: input.templateStorage,
+    bridge: input.bridge,
+    ipv4,
+    sshPublicKeys,
+    sshPublicKeyFile: keyFile,
+    unprivileged: input.unprivileged,
+    onboot: input.onboot,
+    tags: [...new Set(tags)],
+    pool: input.pool,
+    force: input.force,
+    sshPort: input.sshPort,
+  };
+}
+
+/** The public key file root's authorized_keys gets: --ssh-public-key, else the user's ed25519 or RSA key. */
+function loadSshPublicKeys(given: string | undefined, deps: SpecDeps): { keys: string; file: string } {
+  const readFile = deps.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
   const home = deps.home ?? homedir();
-  const candidates = input.sshPublicKey ? [input.sshPublicKey] : [join(home, '.ssh', 'id_ed25519.pub'), join(home, '.ssh', 'id_rsa.pub')];
+  const candidates = given ? [given] : [join(home, '.ssh', 'id_ed25519.pub'), join(home, '.ssh', 'id_rsa.pub')];
   let keyFile: string | undefined;
   let keys: string | undefined;
   for (const file of candidates) {
@@ -138,7 +164,7 @@ export function resolveLxcSpec(input: LxcSpecInput, deps: SpecDeps = {}): LxcSpe
   if (keys === undefined || keyFile === undefined) {
     throw usage(
       'NO_SSH_KEY',
-      input.sshPublicKey ? `cannot read --ssh-public-key ${input.sshPublicKey}` : `no SSH public key at ${candidates.join(' or ')}`,
+      given ? `cannot read --ssh-public-key ${given}` : `no SSH public key at ${candidates.join(' or ')}`,
       ['pass --ssh-public-key FILE (fleetmon provision logs in as root with this key)', 'or create one: ssh-keygen -t ed25519'],
     );
   }
@@ -146,25 +172,5 @@ export function resolveLxcSpec(input: LxcSpecInput, deps: SpecDeps = {}): LxcSpe
   if (!lines.length || !lines.every((l) => SSH_KEY_RE.test(l))) {
     throw usage('BAD_SSH_KEY', `${keyFile} is not an OpenSSH public key file (did you pass the private key?)`);
   }
-  return {
-    vmid: input.vmid,
-    node: input.node,
-    hostname: input.hostname,
-    cores: input.cores,
-    memory: input.memory,
-    swap: input.swap,
-    diskGiB: input.disk,
-    storage: input.storage,
-    templateStorage: input.templateStorage,
-    bridge: input.bridge,
-    ipv4,
-    sshPublicKeys: `${lines.join('\n')}\n`,
-    sshPublicKeyFile: keyFile,
-    unprivileged: input.unprivileged,
-    onboot: input.onboot,
-    tags: [...new Set(tags)],
-    pool: input.pool,
-    force: input.force,
-    sshPort: input.sshPort,
-  };
+  return { keys: `${lines.join('\n')}\n`, file: keyFile };
 }

@@ -58,54 +58,19 @@ export interface ProvisionResult {
 /** Plans, applies (unless dry run), waits for /health, and reports. */
 export async function provision(o: ProvisionOptions): Promise<ProvisionResult> {
   const { shell, spec } = o;
-  const l = layout(spec);
   const dryRun = o.dryRun ?? false;
-  let facts: ProvisionFacts | null = await gatherFacts(shell, spec);
-  let current = planProvision(spec, facts);
-  if (current.blockers.length > 0) {
-    throw new FleetmonError('TARGET_UNSUPPORTED', `${shell.host}: ${current.blockers.join('; ')}`, {
+  const plans = new Replanner(shell, spec, await gatherFacts(shell, spec));
+  if (plans.current.blockers.length > 0) {
+    throw new FleetmonError('TARGET_UNSUPPORTED', `${shell.host}: ${plans.current.blockers.join('; ')}`, {
       kind: 'usage',
       suggestions: ['create the container from a Debian 12 template with nesting=1 (`fleetmon lxc create`)'],
     });
   }
-  const fresh = async (): Promise<ProvisionPlan> => {
-    if (!facts) {
-      facts = await gatherFacts(shell, spec);
-      current = planProvision(spec, facts);
-    }
-    return current;
-  };
-  const act = actions(o, () => current);
-  const steps: Step[] = current.items.map((item) => ({
-    id: item.id,
-    title: item.title,
-    check: async () => {
-      const it = (await fresh()).items.find((i) => i.id === item.id)!;
-      return { ok: !it.change, detail: it.detail };
-    },
-    apply: async () => {
-      try {
-        await act[item.id]();
-      } finally {
-        facts = null; // the next check looks again
-      }
-    },
-  }));
   const results: StepResult[] = [];
   let health: ProvisionResult['health'] = null;
   const tasks = [
-    ...stepTasks(steps, results, dryRun),
-    {
-      title: `waiting for ${spec.unitName} to answer /health`,
-      skip: () => dryRun,
-      task: async () => {
-        health = await waitHealthy(shell, spec, (await fresh()).nodePath, o.healthTimeoutMs ?? 90_000);
-        if (!health.ok) throw new FleetmonError('HEALTH_TIMEOUT', `${spec.unitName} did not become healthy: ${health.detail}`, {
-          kind: 'timeout',
-          suggestions: [`look at the service log: journalctl -u ${spec.unitName}`, 're-run provision once fixed; it resumes where it stopped'],
-        });
-      },
-    },
+    ...stepTasks(itemSteps(o, plans), results, dryRun),
+    healthTask(o, plans, dryRun, (h) => (health = h)),
   ];
   try {
     await runTasks(tasks, o.renderer ?? 'silent');
@@ -113,16 +78,85 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionResult> {
     if (err instanceof FleetmonError) (err as FleetmonError & { stepResults?: StepResult[] }).stepResults = results;
     throw err;
   }
-  const final = await gatherFacts(shell, spec);
+  return provisionResult(o, plans.current, results, health, await gatherFacts(shell, spec));
+}
+
+/** The plan as of the last facts; after an action is applied the next look gathers the facts again. */
+class Replanner {
+  current: ProvisionPlan;
+  private facts: ProvisionFacts | null;
+
+  constructor(
+    private readonly shell: RemoteShell,
+    private readonly spec: ProvisionSpec,
+    facts: ProvisionFacts,
+  ) {
+    this.facts = facts;
+    this.current = planProvision(spec, facts);
+  }
+
+  async fresh(): Promise<ProvisionPlan> {
+    if (!this.facts) {
+      this.facts = await gatherFacts(this.shell, this.spec);
+      this.current = planProvision(this.spec, this.facts);
+    }
+    return this.current;
+  }
+
+  stale(): void {
+    this.facts = null;
+  }
+}
+
+/** One checked step per plan item: its check re-plans from fresh facts, its apply runs the item's action. */
+function itemSteps(o: ProvisionOptions, plans: Replanner): Step[] {
+  const act = actions(o, () => plans.current);
+  return plans.current.items.map((item) => ({
+    id: item.id,
+    title: item.title,
+    check: async () => {
+      const it = (await plans.fresh()).items.find((i) => i.id === item.id)!;
+      return { ok: !it.change, detail: it.detail };
+    },
+    apply: async () => {
+      try {
+        await act[item.id]();
+      } finally {
+        plans.stale(); // the next check looks again
+      }
+    },
+  }));
+}
+
+function healthTask(o: ProvisionOptions, plans: Replanner, dryRun: boolean, onHealth: (h: NonNullable<ProvisionResult['health']>) => void) {
+  const { shell, spec } = o;
+  return {
+    title: `waiting for ${spec.unitName} to answer /health`,
+    skip: () => dryRun,
+    task: async () => {
+      const health = await waitHealthy(shell, spec, (await plans.fresh()).nodePath, o.healthTimeoutMs ?? 90_000);
+      onHealth(health);
+      if (!health.ok) throw new FleetmonError('HEALTH_TIMEOUT', `${spec.unitName} did not become healthy: ${health.detail}`, {
+        kind: 'timeout',
+        suggestions: [`look at the service log: journalctl -u ${spec.unitName}`, 're-run provision once fixed; it resumes where it stopped'],
+      });
+    },
+  };
+}
+
+/** The command's result (its --json output), from the run and the facts after it. */
+function provisionResult(o: ProvisionOptions, plan: ProvisionPlan, results: StepResult[], health: ProvisionResult['health'], final: ProvisionFacts): ProvisionResult {
+  const { shell, spec } = o;
+  const l = layout(spec);
   const changed = results.some((r) => r.status === 'changed' || r.status === 'planned');
   const dashboardUrl = `http://${spec.address.includes(':') ? `[${spec.address}]` : spec.address}:${spec.listenPort}/`;
   const publicKey = final.key.pub;
   return {
     host: shell.host,
     hostKey: shell.hostKey,
-    dryRun,
+    dryRun: o.dryRun ?? false,
     changed,
-    runtime: current.runtime,
+    runtime: plan.runtime,
     bundle: { id: spec.bundle.id, version: spec.bundle.version },
     steps: results,
     health,
@@ -137,6 +171,7 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionResult> {
   };
 }
 
+/** Run with the container's node: polls /health until it answers ok or the time is up. */
 const HEALTH_SCRIPT = `const [url, ms] = process.argv.slice(1);
 const until = Date.now() + Number(ms);
 let last = 'no answer';
