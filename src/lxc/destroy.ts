@@ -59,16 +59,7 @@ export async function destroyLxc(vmid: number, deps: LxcDestroyDeps): Promise<Lx
         }
         result.node = found.node;
         result.hostname = found.name;
-        if (found.type !== 'lxc') {
-          throw new FleetmonError('PVE_VMID_IS_VM', `VMID ${vmid} is a QEMU virtual machine ('${found.name ?? ''}'), not a container; fleetmon will not remove it`, { kind: 'conflict' });
-        }
-        if (!splitTags(found.tags).includes(FLEETMON_TAG)) {
-          throw new FleetmonError('LXC_NOT_FLEETMON', `CT ${vmid} '${found.name ?? ''}' does not carry the '${FLEETMON_TAG}' tag, so fleetmon did not create it and will not remove it`, {
-            kind: 'conflict',
-            suggestions: ['remove it in the Proxmox web UI if you really mean to'],
-          });
-        }
-        if (found.lock) throw new FleetmonError('LXC_LOCKED', `CT ${vmid} is locked (${found.lock})`, { kind: 'conflict', suggestions: ['wait for its task to finish and run the command again'] });
+        refuseUnlessOurs(vmid, found);
         t.title = `Found CT ${vmid} '${found.name ?? ''}' on ${found.node} (${found.status ?? '?'})`;
       },
     },
@@ -100,4 +91,18 @@ export async function destroyLxc(vmid: number, deps: LxcDestroyDeps): Promise<Lx
   ];
   await runTasks(tasks, deps.renderer);
   return result;
+}
+
+/** Only a container fleetmon made (it carries the tag), and not while a task holds its lock. */
+function refuseUnlessOurs(vmid: number, ct: PveResource): void {
+  if (ct.type !== 'lxc') {
+    throw new FleetmonError('PVE_VMID_IS_VM', `VMID ${vmid} is a QEMU virtual machine ('${ct.name ?? ''}'), not a container; fleetmon will not remove it`, { kind: 'conflict' });
+  }
+  if (!splitTags(ct.tags).includes(FLEETMON_TAG)) {
+    throw new FleetmonError('LXC_NOT_FLEETMON', `CT ${vmid} '${ct.name ?? ''}' does not carry the '${FLEETMON_TAG}' tag, so fleetmon did not create it and will not remove it`, {
+      kind: 'conflict',
+      suggestions: ['remove it in the Proxmox web UI if you really mean to'],
+    });
+  }
+  if (ct.lock) throw new FleetmonError('LXC_LOCKED', `CT ${vmid} is locked (${ct.lock})`, { kind: 'conflict', suggestions: ['wait for its task to finish and run the command again'] });
 }
