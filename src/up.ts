@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { FleetmonError } from './core/errors.js';
 import type { Host } from './core/model.js';
-import type { KeysDeployResult } from './keys/keys.js';
-import type { LxcCreateResult } from './lxc/lxc.js';
-import type { ProvisionResult } from './provision/provision.js';
+import type { KeysDeployResult } from './keys/deploy.js';
+import type { LxcCreateResult } from './lxc/apply.js';
+import type { ProvisionResult } from './provision/apply.js';
 import type { RemoteShell } from './ssh/remote-shell.js';
 
 export interface UpOptions {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { FleetmonError, errorMessage } from '../core/errors.js';
 import { once, promptSecret } from './prompt.js';
-import type { AdminAuth } from '../keys/keys.js';
+import type { AdminAuth } from '../ssh/login.js';
 
 export interface AuthFlags {
   user: string;

@@ -1,8 +1,9 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
+import { resolveAuth } from '../cli/ssh-login.js';
 import { provisionHost } from '../provision/provision-host.js';
-import type { ProvisionResult } from '../provision/provision.js';
-import { chooseRenderer } from '../steps/steps.js';
+import type { ProvisionResult } from '../provision/apply.js';
+import { chooseRenderer } from '../steps/progress.js';
 
 export default class Provision extends BaseCommand {
   static override summary = 'Install and start the fleetmon server on a Debian 12 machine (the monitor container) over SSH.';
@@ -33,12 +34,11 @@ unit; then waits for /health and prints the dashboard URL, where the API token i
 
   async run(): Promise<ProvisionResult> {
     const { flags } = await this.parse(Provision);
+    const auth = await resolveAuth({ user: flags.user, identity: flags.identity, askPassword: flags['ask-password'], target: flags.host });
     const result = await provisionHost({
       host: flags.host,
       port: flags.port,
-      user: flags.user,
-      identity: flags.identity,
-      askPassword: flags['ask-password'],
+      auth,
       hostKey: flags['host-key'],
       node: flags.node as 'auto' | 'upload' | 'nodesource',
       listenHost: flags['listen-host'],

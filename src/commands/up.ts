@@ -1,21 +1,21 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
-import { connectFromFlags, durationFlag, rendererFor } from '../cli/proxmox-flags.js';
-import LxcCreate, { lxcSpecFromFlags } from './lxc/create.js';
+import { connectFromFlags, durationFlag, lxcFlags, lxcSpecFromFlags, proxmoxFlags } from '../cli/proxmox-flags.js';
 import { parsePublicKey } from '../keys/authorized-keys.js';
-import { DEFAULT_ACCOUNT, DEFAULT_LIB_DIR, keysDeploy } from '../keys/keys.js';
-import { createLxc } from '../lxc/lxc.js';
+import { keysDeploy } from '../keys/deploy.js';
+import { DEFAULT_ACCOUNT, DEFAULT_LIB_DIR } from '../keys/target.js';
+import { createLxc } from '../lxc/apply.js';
 import { provisionHost } from '../provision/provision-host.js';
 import { toFleetmonError } from '../lxc/proxmox/errors.js';
 import { realClock } from '../lxc/proxmox/wait.js';
 import { resolveAuth } from '../cli/ssh-login.js';
 import { RemoteShell } from '../ssh/remote-shell.js';
 import { probeSshBanner } from '../ssh/banner.js';
-import { chooseRenderer } from '../steps/steps.js';
+import { chooseRenderer } from '../steps/progress.js';
 import { up, type UpResult } from '../up.js';
 
 // up always applies (each stage is idempotent); lxc create's --dry-run does not apply to it.
-const { 'dry-run': _dryRun, ...containerFlags } = LxcCreate.flags;
+const { 'dry-run': _dryRun, ...containerFlags } = { ...proxmoxFlags, ...lxcFlags };
 
 export default class Up extends BaseCommand {
   static override summary = 'From a Proxmox token and a host list to a running dashboard: lxc create → provision → keys deploy.';
@@ -56,7 +56,7 @@ The container takes the lxc create flags; the container's root login and the fle
               client,
               clock: realClock,
               probeSsh: probeSshBanner,
-              renderer: rendererFor(json),
+              renderer: chooseRenderer(json),
               timeouts: { taskMs: flags['task-timeout'], addressMs: flags['address-timeout'], sshMs: flags['ssh-timeout'] },
               warn,
               dryRun: false,
@@ -71,8 +71,7 @@ The container takes the lxc create flags; the container's root login and the fle
           provisionHost({
             host: address,
             port: flags['ssh-port'],
-            user: 'root',
-            identity: flags.identity,
+            auth: root,
             node: flags['node-runtime'] as 'auto' | 'upload' | 'nodesource',
             listenHost: '0.0.0.0',
             listenPort: flags['listen-port'],

@@ -1,44 +1,38 @@
 /**
- * Wires `fleetmon provision` together: resolves the login, connects (pinning the host key when one is given),
- * builds the spec from this machine's bundle and runtime, and runs provision(). Kept apart from provision.ts so
- * that module stays free of CLI concerns and easy to test.
+ * Wires `fleetmon provision` together: connects with the login the command resolved (pinning the host key when one
+ * is given), builds the spec from this machine's bundle and runtime, and runs provision(). Kept apart from apply.ts
+ * so that module stays free of connection concerns and easy to test.
  */
 import { collectBundle, bundleStream } from './bundle.js';
-import { DEFAULT_SPEC, provision, type ProvisionResult, type ProvisionSpec } from './provision.js';
+import { provision, type ProvisionResult } from './apply.js';
 import { currentControllerRuntime } from './runtime.js';
-import { resolveAuth } from '../cli/ssh-login.js';
+import { DEFAULT_SPEC, type ProvisionSpec } from './spec.js';
+import { loginOptions, type AdminAuth } from '../ssh/login.js';
 import { RemoteShell } from '../ssh/remote-shell.js';
-import type { RendererChoice } from '../steps/steps.js';
+import type { Renderer } from '../steps/progress.js';
 
 export interface ProvisionHostOptions {
   host: string;
   port: number;
-  user: string;
-  identity?: string | undefined;
-  askPassword?: boolean | undefined;
+  /** The login, already resolved (cli/ssh-login.ts asks for what is missing). */
+  auth: AdminAuth;
   hostKey?: string | undefined;
   node: 'auto' | 'upload' | 'nodesource';
   listenHost: string;
   listenPort: number;
   dryRun: boolean;
   timeoutMs: number;
-  renderer: RendererChoice;
+  renderer: Renderer;
   /** Package root to bundle (tests). */
   root?: string;
 }
 
 export async function provisionHost(o: ProvisionHostOptions): Promise<ProvisionResult> {
   const bundle = collectBundle(o.root);
-  const auth = await resolveAuth({ user: o.user, identity: o.identity, askPassword: o.askPassword, target: o.host });
   const shell = await RemoteShell.connect({
     host: o.host,
     port: o.port,
-    username: auth.username,
-    ...(auth.privateKey !== undefined ? { privateKey: auth.privateKey } : {}),
-    ...(auth.passphrase !== undefined ? { passphrase: auth.passphrase } : {}),
-    ...(auth.agent ? { agent: auth.agent } : {}),
-    ...(auth.password !== undefined ? { password: auth.password } : {}),
-    ...(auth.sudoPassword !== undefined ? { sudoPassword: auth.sudoPassword } : {}),
+    ...loginOptions(o.auth),
     ...(o.hostKey ? { hostKeyPin: o.hostKey } : {}),
     readyTimeoutMs: o.timeoutMs,
     commandTimeoutMs: o.timeoutMs * 3,

@@ -1,11 +1,12 @@
 /**
  * The step contract behind `provision` and `keys deploy`: a step says whether its goal already holds (`check`) and
  * how to make it hold (`apply`). The runner checks first and applies only when needed, then checks again to verify,
- * so a re-run after success changes nothing and a failed run can simply be run again. Progress is shown with
- * listr2: the default renderer on a terminal, the line-per-event renderer otherwise, nothing under --json.
+ * so a re-run after success changes nothing and a failed run can simply be run again. Progress goes through
+ * progress.ts (the one listr2 setup).
  */
-import { Listr, type ListrTask } from 'listr2';
+import type { ListrTask } from 'listr2';
 import { FleetmonError, errorMessage } from '../core/errors.js';
+import { runTasks, type Renderer } from './progress.js';
 
 export interface StepCheck {
   /** The goal already holds. */
@@ -30,14 +31,6 @@ export interface StepResult {
   /** What check found before acting. */
   detail?: string;
   error?: string;
-}
-
-export type RendererChoice = 'default' | 'simple' | 'silent';
-
-/** listr2 renderer for the current output: silent under --json, plain lines when stdout is not a terminal. */
-export function chooseRenderer(json: boolean, isTTY = Boolean(process.stdout.isTTY)): RendererChoice {
-  if (json) return 'silent';
-  return isTTY ? 'default' : 'simple';
 }
 
 /** Runs one step: check → (apply → check again). Throws when the goal still does not hold after apply. */
@@ -97,16 +90,10 @@ export function stepTasks<Ctx>(steps: Step[], results: StepResult[], dryRun: boo
 }
 
 /** Runs steps in order with progress; stops at the first failure and rethrows it after recording the results. */
-export async function runSteps(steps: Step[], opts: { dryRun?: boolean; renderer?: RendererChoice } = {}): Promise<StepResult[]> {
+export async function runSteps(steps: Step[], opts: { dryRun?: boolean; renderer?: Renderer } = {}): Promise<StepResult[]> {
   const results: StepResult[] = [];
-  const list = new Listr(stepTasks(steps, results, opts.dryRun ?? false), {
-    renderer: opts.renderer ?? 'silent',
-    exitOnError: true,
-    registerSignalListeners: false,
-    rendererOptions: { collapseSubtasks: false },
-  } as never);
   try {
-    await list.run();
+    await runTasks(stepTasks(steps, results, opts.dryRun ?? false), opts.renderer ?? 'silent');
   } catch (err) {
     for (const step of steps.slice(results.length)) results.push({ id: step.id, title: step.title, status: 'not-run' });
     (err as { stepResults?: StepResult[] }).stepResults = results;

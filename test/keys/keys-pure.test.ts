@@ -15,7 +15,7 @@ import {
   restrictedKeyLine,
 } from '../../src/keys/authorized-keys.js';
 import { findPin, recordPins } from '../../src/keys/config-pins.js';
-import { parseTarget } from '../../src/keys/keys.js';
+import { parseTarget } from '../../src/keys/target.js';
 import { fetchServerKey, loadKeyFile, publicKeyUrl } from '../../src/keys/key-source.js';
 import { parseConfigText } from '../../src/core/config.js';
 import { FleetmonError } from '../../src/core/errors.js';

@@ -6,8 +6,9 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EXIT, FleetmonError } from '../../src/core/errors.js';
-import { createLxc, destroyLxc, type LxcCreateResult } from '../../src/lxc/lxc.js';
-import type { LxcSpecInput } from '../../src/lxc/lxc.js';
+import { createLxc, type LxcCreateResult } from '../../src/lxc/apply.js';
+import { destroyLxc } from '../../src/lxc/destroy.js';
+import type { LxcSpecInput } from '../../src/lxc/spec.js';
 import { probeSshBanner } from '../../src/ssh/banner.js';
 import { makePki, type TestPki } from '../pve/cert.js';
 import { clientFor, fakeClock, testSpec } from '../pve/helpers.js';

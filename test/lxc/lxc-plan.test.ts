@@ -1,9 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EXIT, FleetmonError } from '../../src/core/errors.js';
-import {
-  blockerError, diffConfig, eth0Ipv4, planLxc, resolveLxcSpec, sizeToGiB, type LxcFacts,
-} from '../../src/lxc/lxc.js';
+import { eth0Ipv4 } from '../../src/lxc/apply.js';
+import type { LxcFacts } from '../../src/lxc/facts.js';
+import { blockerError, diffConfig, planLxc, sizeToGiB } from '../../src/lxc/plan.js';
+import { resolveLxcSpec } from '../../src/lxc/spec.js';
 import { specInput, TEST_KEY, testSpec } from '../pve/helpers.js';
 
 const ALL = ['VM.Allocate', 'VM.Audit', 'VM.Config.CPU', 'VM.Config.Disk', 'VM.Config.Memory', 'VM.Config.Network', 'VM.Config.Options',

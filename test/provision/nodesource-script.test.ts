@@ -9,7 +9,9 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_SPEC, planProvision, type ProvisionFacts } from '../../src/provision/provision.js';
+import type { ProvisionFacts } from '../../src/provision/facts.js';
+import { planProvision } from '../../src/provision/plan.js';
+import { DEFAULT_SPEC } from '../../src/provision/spec.js';
 import { templatesDir } from '../../src/paths.js';
 
 function namespaceSkipReason(): string | null {

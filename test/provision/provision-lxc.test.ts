@@ -15,7 +15,8 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { provisionHost, type ProvisionHostOptions } from '../../src/provision/provision-host.js';
-import type { ProvisionResult } from '../../src/provision/provision.js';
+import type { ProvisionResult } from '../../src/provision/apply.js';
+import { resolveAuth } from '../../src/cli/ssh-login.js';
 import { packageRoot } from '../../src/paths.js';
 import { generateKey, makeTestDir, removeDir } from '../helpers/sshd.js';
 import { runCommand } from '../helpers/run-command.js';
@@ -71,8 +72,7 @@ describe('provision against a real Debian 12 LXC container', { skip: skip ?? fal
     options = {
       host: ct.address,
       port: 22,
-      user: 'root',
-      identity: join(dir, 'admin_key'),
+      auth: await resolveAuth({ user: 'root', identity: join(dir, 'admin_key'), target: ct.address }),
       node: 'auto',
       listenHost: '0.0.0.0',
       listenPort: 8080,

@@ -10,16 +10,9 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  DEFAULT_SPEC,
-  FACTS_SCRIPT,
-  layout,
-  parseFacts,
-  planProvision,
-  type ProvisionFacts,
-  type ProvisionPlan,
-  type ProvisionSpec,
-} from '../../src/provision/provision.js';
+import { FACTS_SCRIPT, parseFacts, type ProvisionFacts } from '../../src/provision/facts.js';
+import { planProvision, type ProvisionPlan } from '../../src/provision/plan.js';
+import { DEFAULT_SPEC, layout, type ProvisionSpec } from '../../src/provision/spec.js';
 import { chooseRuntime, type ControllerRuntime } from '../../src/provision/runtime.js';
 import { SERVE_NODE_FLAGS } from '../../src/paths.js';
 

@@ -1,7 +1,7 @@
 /** Shared test helpers for the Proxmox tests: a fake clock, a real OpenSSH public key, a client for a simulator. */
 import { generateKeyPairSync } from 'node:crypto';
 import { connectPve, type PveClient } from '../../src/lxc/proxmox/client.js';
-import { resolveLxcSpec, type LxcSpec, type LxcSpecInput } from '../../src/lxc/lxc.js';
+import { resolveLxcSpec, type LxcSpec, type LxcSpecInput } from '../../src/lxc/spec.js';
 import type { Clock } from '../../src/lxc/proxmox/wait.js';
 import { TEST_TOKEN, tokenHeaderValue, type PveSimulator, type SimToken } from './simulator.js';
 

@@ -4,8 +4,9 @@ import { BaseCommand } from '../../cli/base.js';
 import { EXIT, FleetmonError } from '../../core/errors.js';
 import { resolveAuth } from '../../cli/ssh-login.js';
 import { fetchServerKey, loadKeyFile } from '../../keys/key-source.js';
-import { DEFAULT_ACCOUNT, DEFAULT_LIB_DIR, keysDeploy, type KeysDeployResult } from '../../keys/keys.js';
-import { chooseRenderer } from '../../steps/steps.js';
+import { keysDeploy, type KeysDeployResult } from '../../keys/deploy.js';
+import { DEFAULT_ACCOUNT, DEFAULT_LIB_DIR } from '../../keys/target.js';
+import { chooseRenderer } from '../../steps/progress.js';
 
 export default class KeysDeploy extends BaseCommand {
   static override summary = "Set up fleet hosts for the monitor's key: service account, gate, restricted key, pinned host keys.";

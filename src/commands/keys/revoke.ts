@@ -2,7 +2,8 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base.js';
 import { EXIT } from '../../core/errors.js';
 import { resolveAuth } from '../../cli/ssh-login.js';
-import { DEFAULT_ACCOUNT, keysRevoke, type HostRevokeResult } from '../../keys/keys.js';
+import { keysRevoke, type HostRevokeResult } from '../../keys/revoke.js';
+import { DEFAULT_ACCOUNT } from '../../keys/target.js';
 
 export interface KeysRevokeResult {
   ok: boolean;

@@ -1,37 +1,11 @@
-import { Args, Flags, type Interfaces } from '@oclif/core';
+import { Args } from '@oclif/core';
 import { BaseCommand } from '../../cli/base.js';
-import { connectFromFlags, durationFlag, proxmoxFlags, rendererFor } from '../../cli/proxmox-flags.js';
+import { connectFromFlags, lxcFlags, lxcSpecFromFlags, proxmoxFlags } from '../../cli/proxmox-flags.js';
+import { chooseRenderer } from '../../steps/progress.js';
 import { toFleetmonError } from '../../lxc/proxmox/errors.js';
 import { realClock } from '../../lxc/proxmox/wait.js';
-import { createLxc, resolveLxcSpec, type LxcCreateResult, type LxcSpec } from '../../lxc/lxc.js';
+import { createLxc, type LxcCreateResult } from '../../lxc/apply.js';
 import { probeSshBanner } from '../../ssh/banner.js';
-
-/** The container spec from this command's flags (also used by `fleetmon up`). */
-export type LxcCreateFlags = Interfaces.InferredFlags<typeof LxcCreate.flags>;
-
-export function lxcSpecFromFlags(vmid: number | undefined, f: LxcCreateFlags): LxcSpec {
-  return resolveLxcSpec({
-    vmid,
-    node: f.node,
-    hostname: f.hostname,
-    cores: f.cores,
-    memory: f.memory,
-    swap: f.swap,
-    disk: f.disk,
-    storage: f.storage,
-    templateStorage: f['template-storage'],
-    bridge: f.bridge,
-    ip: f.ip,
-    gateway: f.gateway,
-    sshPublicKey: f['ssh-public-key'],
-    unprivileged: f.unprivileged,
-    onboot: f.onboot,
-    tags: f.tags,
-    pool: f.pool,
-    force: f.force,
-    sshPort: f['ssh-port'],
-  });
-}
 
 export default class LxcCreate extends BaseCommand {
   static override summary = "Create the monitor's Debian 12 container on Proxmox VE (or find the one that exists).";
@@ -81,45 +55,7 @@ pin mismatch); 10 not found (node, storage, bridge, template).`;
 
   static override flags = {
     ...proxmoxFlags,
-    node: Flags.string({ summary: 'Cluster node to create it on (default: the only node).', env: 'FLEETMON_PVE_NODE' }),
-    hostname: Flags.string({ summary: 'Container hostname; also how a re-run finds it.', env: 'FLEETMON_LXC_HOSTNAME', default: 'fleetmon' }),
-    cores: Flags.integer({ summary: 'CPU cores.', env: 'FLEETMON_LXC_CORES', default: 1, min: 1 }),
-    memory: Flags.integer({ summary: 'Memory in MiB.', env: 'FLEETMON_LXC_MEMORY', default: 1024, min: 16 }),
-    swap: Flags.integer({ summary: 'Swap in MiB.', env: 'FLEETMON_LXC_SWAP', default: 512, min: 0 }),
-    disk: Flags.integer({ summary: 'Root disk size in GiB.', env: 'FLEETMON_LXC_DISK', default: 8, min: 1 }),
-    storage: Flags.string({ summary: 'Storage for the root disk (content rootdir).', env: 'FLEETMON_LXC_STORAGE', default: 'local-lvm' }),
-    'template-storage': Flags.string({ summary: 'Storage for the template (content vztmpl).', env: 'FLEETMON_LXC_TEMPLATE_STORAGE', default: 'local' }),
-    bridge: Flags.string({ summary: 'Bridge for eth0.', env: 'FLEETMON_LXC_BRIDGE', default: 'vmbr0' }),
-    ip: Flags.string({ summary: 'Static IPv4 address with prefix, e.g. 192.168.1.50/24 (default: DHCP).', env: 'FLEETMON_LXC_IP', dependsOn: ['gateway'] }),
-    gateway: Flags.string({ summary: 'IPv4 gateway for --ip.', env: 'FLEETMON_LXC_GATEWAY', dependsOn: ['ip'] }),
-    'ssh-public-key': Flags.string({
-      summary: "Public key file for root's authorized_keys (default: ~/.ssh/id_ed25519.pub, else ~/.ssh/id_rsa.pub).",
-      env: 'FLEETMON_LXC_SSH_PUBLIC_KEY',
-    }),
-    unprivileged: Flags.boolean({
-      summary: 'Unprivileged container with nesting=1 (a privileged one needs Sys.Modify on / and gets no features).',
-      env: 'FLEETMON_LXC_UNPRIVILEGED',
-      default: true,
-      allowNo: true,
-    }),
-    onboot: Flags.boolean({ summary: 'Start it when the node boots.', env: 'FLEETMON_LXC_ONBOOT', default: true, allowNo: true }),
-    tags: Flags.string({ summary: "Proxmox tags, comma-separated ('fleetmon' is always added: lxc destroy looks for it).", env: 'FLEETMON_LXC_TAGS', default: 'fleetmon' }),
-    pool: Flags.string({ summary: 'Resource pool to put it in.', env: 'FLEETMON_LXC_POOL' }),
-    force: Flags.boolean({ summary: 'Change an existing container whose configuration differs, in place.', env: 'FLEETMON_LXC_FORCE', default: false }),
-    'dry-run': Flags.boolean({ summary: 'Check and plan, change nothing.', env: 'FLEETMON_LXC_DRY_RUN', default: false }),
-    'ssh-port': Flags.integer({ summary: 'Port to wait on for SSH.', env: 'FLEETMON_LXC_SSH_PORT', default: 22, min: 1, max: 65_535 }),
-    'address-timeout': durationFlag({
-      summary: 'Deadline for eth0 to get an IPv4 address.',
-      env: 'FLEETMON_LXC_ADDRESS_TIMEOUT',
-      default: 5 * 60_000,
-      defaultHelp: async () => '5m',
-    }),
-    'ssh-timeout': durationFlag({
-      summary: 'Deadline for SSH to answer.',
-      env: 'FLEETMON_LXC_SSH_TIMEOUT',
-      default: 5 * 60_000,
-      defaultHelp: async () => '5m',
-    }),
+    ...lxcFlags,
   };
 
   async run(): Promise<LxcCreateResult> {
@@ -133,7 +69,7 @@ pin mismatch); 10 not found (node, storage, bridge, template).`;
         client,
         clock: realClock,
         probeSsh: probeSshBanner,
-        renderer: rendererFor(this.jsonEnabled()),
+        renderer: chooseRenderer(this.jsonEnabled()),
         timeouts: { taskMs: flags['task-timeout'], addressMs: flags['address-timeout'], sshMs: flags['ssh-timeout'] },
         warn,
         dryRun: flags['dry-run'],

@@ -1,9 +1,11 @@
 import { Args } from '@oclif/core';
 import { BaseCommand } from '../../cli/base.js';
-import { connectFromFlags, proxmoxFlags, rendererFor } from '../../cli/proxmox-flags.js';
+import { connectFromFlags, proxmoxFlags } from '../../cli/proxmox-flags.js';
+import { chooseRenderer } from '../../steps/progress.js';
 import { toFleetmonError } from '../../lxc/proxmox/errors.js';
 import { realClock } from '../../lxc/proxmox/wait.js';
-import { destroyLxc, FLEETMON_TAG, type LxcDestroyResult } from '../../lxc/lxc.js';
+import { destroyLxc, type LxcDestroyResult } from '../../lxc/destroy.js';
+import { FLEETMON_TAG } from '../../lxc/spec.js';
 
 export default class LxcDestroy extends BaseCommand {
   static override summary = 'Stop and remove a container that fleetmon created.';
@@ -44,7 +46,7 @@ deadline; 8 refused (not a fleetmon container, a VM, or locked); 9 authenticatio
       result = await destroyLxc(args.vmid, {
         client,
         clock: realClock,
-        renderer: rendererFor(this.jsonEnabled()),
+        renderer: chooseRenderer(this.jsonEnabled()),
         taskTimeoutMs: flags['task-timeout'],
         warn,
       });

@@ -162,3 +162,19 @@ export function grantHint(path: string, privileges: string[]): string {
   return `grant ${privileges.join(', ')} on ${path} to both the token and its user (privilege-separated tokens get the intersection), e.g. ` +
     `pveum acl modify ${path} --tokens 'USER@REALM!TOKEN' --roles ROLE_WITH_THOSE_PRIVILEGES`;
 }
+
+/**
+ * A request that changes something is sent exactly once: if it fails without an answer it may still have been
+ * executed, so we stop and let a re-run look at what is there (every step checks before it acts).
+ */
+export async function callOnce<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const fe = toFleetmonError(err, what);
+    if ((err as { mayHaveReachedServer?: boolean }).mayHaveReachedServer) {
+      fe.suggestions.unshift('the request may have reached Proxmox; run the same command again: it finds what was done and continues');
+    }
+    throw fe;
+  }
+}
