@@ -10,12 +10,15 @@
  *    password, `sudo -k -S` with the password as the first line of stdin (-k makes sudo always read it, so the
  *    password can never leak into the command's own input).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { FleetmonError, errorMessage } from '../core/errors.js';
 import { shJoin } from '../core/shell-quote.js';
+import { hostKeyInfo, type HostKeyInfo } from './fingerprint.js';
+
+export type { HostKeyInfo } from './fingerprint.js';
 
 export interface ExecResult {
   stdout: string;
@@ -57,21 +60,7 @@ export interface RemoteShellOptions {
   skipPrivilegeDetection?: boolean;
 }
 
-export interface HostKeyInfo {
-  /** `SHA256:` + unpadded base64 of the key blob's SHA-256, as OpenSSH prints it. */
-  fingerprint: string;
-  /** The key's type, e.g. ssh-ed25519. */
-  type: string;
-}
-
 export type Privilege = 'root' | 'sudo-nopasswd' | 'sudo-password' | 'none';
-
-export function hostKeyInfo(blob: Buffer): HostKeyInfo {
-  const fingerprint = `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
-  const len = blob.length >= 4 ? blob.readUInt32BE(0) : 0;
-  const type = len > 0 && len < 64 && blob.length >= 4 + len ? blob.subarray(4, 4 + len).toString('latin1') : 'unknown';
-  return { fingerprint, type };
-}
 
 /** Runs one `sh -c SCRIPT` with positional arguments: the script is a constant, the data travel as "$1"… */
 export function shScript(script: string, ...args: string[]): string[] {

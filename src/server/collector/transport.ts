@@ -4,7 +4,6 @@
  * pinning, and one exec channel running the probe (inline, or the installed one through the gate).
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import { FleetmonError, errorMessage } from '../../core/errors.js';
 import { shQuote } from '../../core/shell-quote.js';
 import { ProbeChannel } from '../../protocol/probe-channel.js';
 import { gateProbeCommand } from '../../protocol/gate-protocol.js';
+import { fingerprintOf, keyTypeOf } from '../../ssh/fingerprint.js';
 
 export interface Transport {
   readonly kind: 'local' | 'ssh';
@@ -74,17 +74,6 @@ export interface SshTarget {
   timeoutMs: number;
   gate: boolean;
   hostKey: HostKeyPolicy;
-}
-
-export function fingerprintOf(key: Buffer): string {
-  return `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
-}
-
-/** The key type is the first length-prefixed string of an SSH public key blob. */
-export function keyTypeOf(key: Buffer): string {
-  if (key.length < 4) return 'unknown';
-  const len = key.readUInt32BE(0);
-  return key.subarray(4, 4 + len).toString('latin1');
 }
 
 export class HostKeyMismatchError extends FleetmonError {
