@@ -13,6 +13,13 @@ export default tseslint.config(
     },
   },
   {
+    // The one ssh2 layer sits below everything that uses it: it may import only src/core (and node, ssh2).
+    files: ['src/ssh/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../*', '!../core', '!../core/*'], message: 'src/ssh may import only src/core' }] }],
+    },
+  },
+  {
     files: ['src/server/public/**/*.js'],
     languageOptions: { globals: { window: 'readonly', document: 'readonly', localStorage: 'readonly', WebSocket: 'readonly', Notification: 'readonly', navigator: 'readonly', location: 'readonly', history: 'readonly', requestAnimationFrame: 'readonly', HTMLElement: 'readonly', Event: 'readonly', CustomEvent: 'readonly', Response: 'readonly', Blob: 'readonly', DecompressionStream: 'readonly' } },
   },
