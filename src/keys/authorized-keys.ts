@@ -3,8 +3,8 @@
  * marked block fleetmon owns inside ~fleetmon/.ssh/authorized_keys (replaced in place, removed by revoke, never
  * duplicated; lines of other keys are kept as they are).
  */
-import { createHash } from 'node:crypto';
 import { FleetmonError } from '../core/errors.js';
+import { fingerprintOf } from '../ssh/fingerprint.js';
 
 export const BLOCK_BEGIN = '# >>> fleetmon managed key: written by `fleetmon keys deploy`, removed by `fleetmon keys revoke`; do not edit';
 export const BLOCK_END = '# <<< fleetmon managed key';
@@ -44,8 +44,7 @@ export function parsePublicKey(text: string): PublicKey {
   if (len <= 0 || blob.length < 4 + len || blob.subarray(4, 4 + len).toString('latin1') !== type) {
     throw bad(`the key data does not hold a ${type} key`);
   }
-  const fingerprint = `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
-  return { type, data, comment: rest.join(' '), fingerprint };
+  return { type, data, comment: rest.join(' '), fingerprint: fingerprintOf(blob) };
 }
 
 /** Characters allowed in the key comment, libDir and from= inside an authorized_keys line (no quotes, no spaces). */

@@ -2,20 +2,24 @@
  * RemoteShell: one SSH connection (npm ssh2) to a machine being provisioned, with
  *  - argv-only commands: every element is POSIX-quoted, so no user data is ever parsed by the remote shell;
  *    a non-zero exit comes back as a value ({stdout, stderr, code}), not an exception;
- *  - host key pinning: ssh2 accepts any host key unless `hostVerifier` is set, so the key is always checked against
- *    the pin when one is given (and the negotiated key type can be restricted), and its fingerprint is recorded;
- *  - keepalive on (ssh2's default is off) and a deadline on connecting and on every command; a command that
- *    overruns its deadline ends the whole connection, because a wedged channel cannot be trusted afterwards;
+ *  - the connection from ssh/connect.ts: the host key checked against the pin when one is given (and the negotiated
+ *    key type can be restricted), otherwise taken and recorded (`hostKey`); keepalive on, a deadline on connecting;
+ *  - a deadline on every command; a command that overruns it ends the whole connection, because a wedged channel
+ *    cannot be trusted afterwards;
  *  - root: when the login user is not root, privileged commands run through `sudo -n`, or, where sudo wants a
  *    password, `sudo -k -S` with the password as the first line of stdin (-k makes sudo always read it, so the
  *    password can never leak into the command's own input).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
-import { FleetmonError, errorMessage } from '../core/errors.js';
+import type { Client, ClientChannel } from 'ssh2';
+import { FleetmonError } from '../core/errors.js';
 import { shJoin } from '../core/shell-quote.js';
+import { DEFAULT_KEEPALIVE_INTERVAL_MS, DEFAULT_READY_TIMEOUT_MS, connectSsh } from './connect.js';
+import type { HostKeyInfo } from './fingerprint.js';
+
+export type { HostKeyInfo } from './fingerprint.js';
 
 export interface ExecResult {
   stdout: string;
@@ -57,21 +61,7 @@ export interface RemoteShellOptions {
   skipPrivilegeDetection?: boolean;
 }
 
-export interface HostKeyInfo {
-  /** `SHA256:` + unpadded base64 of the key blob's SHA-256, as OpenSSH prints it. */
-  fingerprint: string;
-  /** The key's type, e.g. ssh-ed25519. */
-  type: string;
-}
-
 export type Privilege = 'root' | 'sudo-nopasswd' | 'sudo-password' | 'none';
-
-export function hostKeyInfo(blob: Buffer): HostKeyInfo {
-  const fingerprint = `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
-  const len = blob.length >= 4 ? blob.readUInt32BE(0) : 0;
-  const type = len > 0 && len < 64 && blob.length >= 4 + len ? blob.subarray(4, 4 + len).toString('latin1') : 'unknown';
-  return { fingerprint, type };
-}
 
 /** Runs one `sh -c SCRIPT` with positional arguments: the script is a constant, the data travel as "$1"… */
 export function shScript(script: string, ...args: string[]): string[] {
@@ -100,50 +90,21 @@ export class RemoteShell {
 
   /** Connects, authenticates and works out how to become root. */
   static async connect(opts: RemoteShellOptions): Promise<RemoteShell> {
-    const client = new Client();
-    let seen: HostKeyInfo | undefined;
-    const where = `${opts.username}@${opts.host}:${opts.port ?? 22}`;
-    const config: ConnectConfig = {
+    const { client, hostKey } = await connectSsh({
       host: opts.host,
       port: opts.port ?? 22,
       username: opts.username,
-      readyTimeout: opts.readyTimeoutMs ?? 15_000,
-      keepaliveInterval: opts.keepaliveIntervalMs ?? 10_000,
-      keepaliveCountMax: 3,
-      tryKeyboard: opts.password !== undefined,
-      hostVerifier: (key: Buffer) => {
-        seen = hostKeyInfo(key);
-        return opts.hostKeyPin === undefined || seen.fingerprint === opts.hostKeyPin;
-      },
-      ...(opts.hostKeyAlgorithms ? { algorithms: { serverHostKey: opts.hostKeyAlgorithms as never } } : {}),
+      readyTimeoutMs: opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
+      keepaliveIntervalMs: opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
+      // Without a pin the key is taken and recorded (this.hostKey): the caller shows it, or pins it from then on.
+      hostKey: opts.hostKeyPin !== undefined ? { kind: 'pin', fingerprint: opts.hostKeyPin } : { kind: 'accept-any' },
+      ...(opts.hostKeyAlgorithms ? { hostKeyAlgorithms: opts.hostKeyAlgorithms } : {}),
       ...(opts.privateKey !== undefined ? { privateKey: opts.privateKey } : {}),
       ...(opts.passphrase !== undefined ? { passphrase: opts.passphrase } : {}),
       ...(opts.agent ? { agent: opts.agent } : {}),
       ...(opts.password !== undefined ? { password: opts.password } : {}),
-    };
-    if (opts.password !== undefined) {
-      client.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => {
-        finish(prompts.map(() => opts.password!));
-      });
-    }
-    await new Promise<void>((resolve, reject) => {
-      const fail = (err: Error & { level?: string }) => {
-        client.removeListener('ready', ok);
-        // The socket may still report a reset after this: nobody else listens, so it must not become uncaught.
-        client.on('error', () => {});
-        client.end();
-        reject(connectError(err, where, opts, seen));
-      };
-      const ok = () => {
-        client.removeListener('error', fail);
-        client.on('error', () => {}); // later errors surface through the command that hits them
-        resolve();
-      };
-      client.once('ready', ok);
-      client.once('error', fail);
-      client.connect(config);
     });
-    const shell = new RemoteShell(client, opts, seen!);
+    const shell = new RemoteShell(client, opts, hostKey);
     if (opts.skipPrivilegeDetection) return shell;
     try {
       await shell.detectPrivilege();
@@ -352,33 +313,6 @@ export class RemoteShell {
       });
     });
   }
-}
-
-function connectError(err: Error & { level?: string; code?: string }, where: string, opts: RemoteShellOptions, seen?: HostKeyInfo): FleetmonError {
-  const msg = errorMessage(err);
-  if (opts.hostKeyPin !== undefined && seen && seen.fingerprint !== opts.hostKeyPin) {
-    return new FleetmonError('HOST_KEY_MISMATCH', `${where}: host key ${seen.type} ${seen.fingerprint} does not match the pinned ${opts.hostKeyPin}; not connecting`, {
-      kind: 'ssh',
-      suggestions: ['if the host was reinstalled on purpose, check the new key on its console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and update the pin'],
-    });
-  }
-  if (/authentication methods failed/i.test(msg) || err.level === 'client-authentication') {
-    return new FleetmonError('SSH_AUTH_FAILED', `${where}: login refused (${msg})`, {
-      kind: 'auth',
-      suggestions: ['give a key with --identity, load it into ssh-agent, or enter the password when asked'],
-    });
-  }
-  if (/timed out/i.test(msg) || err.level === 'client-timeout') {
-    return new FleetmonError('SSH_TIMEOUT', `${where}: no SSH handshake within ${Math.round((opts.readyTimeoutMs ?? 15_000) / 1000)} s`, {
-      kind: 'timeout',
-      suggestions: ['check the address and that sshd runs there'],
-    });
-  }
-  return new FleetmonError('SSH_CONNECT_FAILED', `${where}: ${msg}`, {
-    kind: 'ssh',
-    suggestions: err.code === 'ECONNREFUSED' ? ['nothing listens on that port: is sshd running?'] : [],
-    cause: err,
-  });
 }
 
 function truncate(s: string, n = 120): string {

@@ -4,22 +4,23 @@
  * pinning, and one exec channel running the probe (inline, or the installed one through the gate).
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Client, type ConnectConfig } from 'ssh2';
+import type { Client, ClientChannel } from 'ssh2';
 import { FleetmonError, errorMessage } from '../../core/errors.js';
 import { shQuote } from '../../core/shell-quote.js';
 import { ProbeChannel } from '../../protocol/probe-channel.js';
 import { gateProbeCommand } from '../../protocol/gate-protocol.js';
+import { connectSsh } from '../../ssh/connect.js';
+import type { ExecResult } from '../../ssh/remote-shell.js';
 
 export interface Transport {
   readonly kind: 'local' | 'ssh';
   /** Opens (or reuses) the probe channel. */
   channel(): Promise<ProbeChannel>;
   /** Runs one short command on the host through the same authentication (used for session kills). */
-  run(argv: string[], deadlineMs: number): Promise<{ stdout: string; stderr: string; code: number }>;
+  run(argv: string[], deadlineMs: number): Promise<ExecResult>;
   close(): void;
 }
 
@@ -40,7 +41,7 @@ export class LocalTransport implements Transport {
     return this.current;
   }
 
-  run(argv: string[], deadlineMs: number): Promise<{ stdout: string; stderr: string; code: number }> {
+  run(argv: string[], deadlineMs: number): Promise<ExecResult> {
     return new Promise((resolve) => {
       const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], timeout: deadlineMs });
       let stdout = '';
@@ -76,17 +77,6 @@ export interface SshTarget {
   hostKey: HostKeyPolicy;
 }
 
-export function fingerprintOf(key: Buffer): string {
-  return `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
-}
-
-/** The key type is the first length-prefixed string of an SSH public key blob. */
-export function keyTypeOf(key: Buffer): string {
-  if (key.length < 4) return 'unknown';
-  const len = key.readUInt32BE(0);
-  return key.subarray(4, 4 + len).toString('latin1');
-}
-
 export class HostKeyMismatchError extends FleetmonError {
   constructor(
     readonly host: string,
@@ -119,7 +109,6 @@ export class SshTransport implements Transport {
   private client: Client | null = null;
   private connecting: Promise<Client> | null = null;
   private current: ProbeChannel | null = null;
-  private keyError: HostKeyMismatchError | null = null;
 
   constructor(
     private readonly target: SshTarget,
@@ -130,51 +119,40 @@ export class SshTransport implements Transport {
     if (this.client) return Promise.resolve(this.client);
     if (this.connecting) return this.connecting;
     const t = this.target;
-    this.keyError = null;
     const privateKey = defaultPrivateKey(t.keyPath);
-    const config: ConnectConfig = {
+    this.connecting = connectSsh({
       host: t.address,
       port: t.port,
       username: t.user,
-      readyTimeout: t.timeoutMs,
-      keepaliveInterval: Math.max(1000, Math.min(15000, t.timeoutMs)),
+      readyTimeoutMs: t.timeoutMs,
+      keepaliveIntervalMs: Math.max(1000, Math.min(15000, t.timeoutMs)),
       keepaliveCountMax: 3,
+      deadlineMs: t.timeoutMs + 500,
       ...(privateKey ? { privateKey } : {}),
       ...(process.env.SSH_AUTH_SOCK ? { agent: process.env.SSH_AUTH_SOCK } : {}),
-      hostVerifier: (key: Buffer) => {
-        const fp = fingerprintOf(key);
-        if (t.hostKey.pinned) {
-          if (fp === t.hostKey.pinned) return true;
-          this.keyError = new HostKeyMismatchError(t.host, t.hostKey.pinned, fp);
-          return false;
-        }
-        return t.hostKey.onUnpinned(fp, keyTypeOf(key));
+      hostKey: t.hostKey.pinned
+        ? { kind: 'pin', fingerprint: t.hostKey.pinned }
+        : { kind: 'tofu', accept: (key) => t.hostKey.onUnpinned(key.fingerprint, key.type) },
+      describeFailure: (f) => {
+        // A pinned key that changed is its own error: the poller raises the critical host_key_changed alert on it.
+        if (f.kind === 'host-key' && f.refusal.trust === 'pin') return new HostKeyMismatchError(t.host, f.refusal.expected[0]!, f.refusal.presented.fingerprint);
+        if (f.kind === 'deadline') return new FleetmonError('SSH_TIMEOUT', `ssh to ${t.address}:${t.port} timed out after ${t.timeoutMs} ms`, { kind: 'timeout' });
+        return new FleetmonError('SSH_CONNECT', `ssh to ${t.user}@${t.address}:${t.port}: ${errorMessage(f.error)}`, { kind: 'ssh' });
       },
-    };
-    this.connecting = new Promise<Client>((resolve, reject) => {
-      const client = new Client();
-      const timer = setTimeout(() => {
-        client.destroy();
-        reject(new FleetmonError('SSH_TIMEOUT', `ssh to ${t.address}:${t.port} timed out after ${t.timeoutMs} ms`, { kind: 'timeout' }));
-      }, t.timeoutMs + 500);
-      client.once('ready', () => {
-        clearTimeout(timer);
+    })
+      .then(({ client }) => {
+        // An error after login (a reset, a keepalive timeout) ends this connection; the next poll reconnects.
+        client.on('error', () => client.destroy());
+        client.on('close', () => {
+          if (this.client === client) this.client = null;
+          this.current = null;
+        });
         this.client = client;
-        resolve(client);
+        return client;
+      })
+      .finally(() => {
+        this.connecting = null;
       });
-      client.once('error', (err: Error & { level?: string }) => {
-        clearTimeout(timer);
-        client.destroy();
-        reject(this.keyError ?? new FleetmonError('SSH_CONNECT', `ssh to ${t.user}@${t.address}:${t.port}: ${errorMessage(err)}`, { kind: 'ssh' }));
-      });
-      client.on('close', () => {
-        if (this.client === client) this.client = null;
-        this.current = null;
-      });
-      client.connect(config);
-    }).finally(() => {
-      this.connecting = null;
-    });
     return this.connecting;
   }
 
@@ -182,7 +160,7 @@ export class SshTransport implements Transport {
     if (this.current?.alive) return this.current;
     const client = await this.connect();
     const command = this.target.gate ? gateProbeCommand() : `sh -c ${shQuote(this.probeScript)} fleetmon-probe`;
-    const stream = await new Promise<import('ssh2').ClientChannel>((resolve, reject) => {
+    const stream = await new Promise<ClientChannel>((resolve, reject) => {
       client.exec(command, (err, s) => (err ? reject(new FleetmonError('SSH_EXEC', `cannot start the probe on ${this.target.host}: ${err.message}`, { kind: 'ssh' })) : resolve(s)));
     });
     this.current = new ProbeChannel({
@@ -198,7 +176,7 @@ export class SshTransport implements Transport {
     return this.current;
   }
 
-  async run(argv: string[], deadlineMs: number): Promise<{ stdout: string; stderr: string; code: number }> {
+  async run(argv: string[], deadlineMs: number): Promise<ExecResult> {
     const client = await this.connect();
     const command = argv.map(shQuote).join(' ');
     return new Promise((resolve, reject) => {
