@@ -10,6 +10,7 @@ import { isLoopback, type FleetConfig } from '../core/config.js';
 import { publicDir } from '../paths.js';
 import { tokensEqual } from '../core/api-token.js';
 import { COOKIE_NAME, LoginLimiter, SessionStore, parseCookies } from './http/browser-sessions.js';
+import { loopbackHostAllowed } from './http/origin.js';
 import { AuditLog, KillConfirmations } from './kill.js';
 import type { Monitor } from './monitor.js';
 import { readRoutes } from './routes/read.js';
@@ -78,11 +79,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // DNS rebinding: bound to loopback, only loopback names may be used to reach us.
   const loopbackOnly = isLoopback(deps.config.server.host);
   app.addHook('onRequest', async (req, reply) => {
-    if (loopbackOnly) {
-      const hostHeader = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-      if (hostHeader && !isLoopback(hostHeader) && hostHeader !== '::1') {
-        return reply.code(421).send({ error: 'misdirected request: this server only answers to localhost names' });
-      }
+    if (loopbackOnly && !loopbackHostAllowed(req.headers.host)) {
+      return reply.code(421).send({ error: 'misdirected request: this server only answers to localhost names' });
     }
     req.caller = identify(req, deps.token, app.deps.sessions);
   });
@@ -107,12 +105,4 @@ function identify(req: FastifyRequest, token: string, sessions: SessionStore): C
   const s = sessions.get(sid);
   if (s) return { kind: 'browser', actor: `browser@${req.ip}`, sessionId: s.id };
   return { kind: 'anonymous', actor: `anonymous@${req.ip}` };
-}
-
-/** The exact origin the browser must send with cookie-authenticated changes. */
-export function originAllowed(req: FastifyRequest): boolean {
-  const origin = req.headers.origin;
-  const host = req.headers.host;
-  if (!origin || !host) return false;
-  return origin === `http://${host}` || origin === `https://${host}`;
 }

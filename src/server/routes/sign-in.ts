@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { tokensEqual } from '../../core/api-token.js';
 import { COOKIE_NAME } from '../http/browser-sessions.js';
-import { originAllowed } from '../app.js';
+import { originAllowed } from '../http/origin.js';
 import { ErrorBody } from '../http/guards.js';
 
 export const signInRoutes: FastifyPluginAsyncTypebox = async (app) => {

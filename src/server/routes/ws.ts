@@ -8,7 +8,7 @@
 import { gzipSync } from 'node:zlib';
 import type { FastifyPluginAsync } from 'fastify';
 import type { WebSocket } from 'ws';
-import { originAllowed } from '../app.js';
+import { originAllowed } from '../http/origin.js';
 import type { AlertEvent } from '../alerts/service.js';
 
 export const wsRoutes: FastifyPluginAsync = async (app) => {
