@@ -11,13 +11,14 @@ import { publicDir } from '../paths.js';
 import { tokensEqual } from '../core/api-token.js';
 import { COOKIE_NAME, LoginLimiter, SessionStore, parseCookies } from './http/browser-sessions.js';
 import { loopbackHostAllowed } from './http/origin.js';
-import { AuditLog, KillConfirmations } from './kill.js';
+import { KillConfirmations } from './kill.js';
 import type { Monitor } from './monitor.js';
 import { readRoutes } from './routes/read.js';
 import { actionRoutes } from './routes/actions.js';
 import { signInRoutes } from './routes/sign-in.js';
 import { wsRoutes } from './routes/ws.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { AuditRepository } from './store/audit-repository.js';
 import type { Db } from './store/db.js';
 
 export interface AppDeps {
@@ -42,7 +43,7 @@ declare module 'fastify' {
       sessions: SessionStore;
       limiter: LoginLimiter;
       confirmations: KillConfirmations;
-      audit: AuditLog;
+      audit: AuditRepository;
       publicRead: boolean;
     };
   }
@@ -71,7 +72,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     sessions: new SessionStore(12 * 3600_000, now),
     limiter: new LoginLimiter(5, 15 * 60_000, 15 * 60_000, now),
     confirmations: new KillConfirmations(now),
-    audit: new AuditLog(deps.db),
+    audit: new AuditRepository(deps.db),
     publicRead: publicReadEnabled(deps.config),
   });
   app.decorateRequest('caller', null as unknown as Caller);

@@ -6,7 +6,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Session } from '../core/model.js';
-import type { Db } from './store/db.js';
 import type { Transport } from './collector/transport.js';
 import { gateKillCommand } from '../protocol/gate-protocol.js';
 
@@ -93,30 +92,5 @@ export async function killOnHost(transport: Transport, session: Session, viaGate
     return { result: 'failed', detail: `exit ${r.code}: ${r.stderr.trim().slice(0, 300)}` };
   } catch (err) {
     return { result: 'failed', detail: (err as Error).message };
-  }
-}
-
-export interface AuditEntry {
-  id: number;
-  ts: string;
-  actor: string;
-  action: string;
-  target: string;
-  result: string;
-  detail: string | null;
-}
-
-export class AuditLog {
-  private readonly insert;
-  private readonly select;
-  constructor(db: Db) {
-    this.insert = db.prepare('INSERT INTO audit (ts, actor, action, target, result, detail) VALUES (?, ?, ?, ?, ?, ?)');
-    this.select = db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?');
-  }
-  record(ts: number, actor: string, action: string, target: string, result: string, detail: string | null): void {
-    this.insert.run(ts, actor, action, target, result, detail);
-  }
-  list(limit = 200): AuditEntry[] {
-    return (this.select.all(limit) as Array<Omit<AuditEntry, 'ts'> & { ts: number }>).map((r) => ({ ...r, ts: new Date(r.ts).toISOString() }));
   }
 }

@@ -8,14 +8,17 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { FleetConfig, HostConfig } from '../core/config.js';
-import type { FleetSummary, Host, Session } from '../core/model.js';
+import type { Alert, FleetSummary, Host, Session } from '../core/model.js';
 import { iso } from '../core/model.js';
 import { probeScriptPath } from '../paths.js';
 import { Poller, sshUserOf, type CycleResult } from './collector/poller.js';
 import { LocalTransport, SshTransport, type Transport } from './collector/transport.js';
+import { evaluateOrDisable } from './alerts/evaluate.js';
+import type { AlertEvent } from './alerts/events.js';
 import type { Db } from './store/db.js';
-import { HostKeyRepository, SampleRepository } from './store/repositories.js';
-import { AlertService } from './alerts/service.js';
+import type { AlertRepository } from './store/alert-repository.js';
+import type { HostKeyRepository, SampleRepository } from './store/repositories.js';
+import { Store } from './store/store.js';
 
 export interface MonitorOptions {
   config: FleetConfig;
@@ -40,7 +43,8 @@ export class Monitor extends EventEmitter {
   readonly poller: Poller;
   readonly samples: SampleRepository;
   readonly hostKeys: HostKeyRepository;
-  readonly alerts: AlertService;
+  readonly alerts: AlertRepository;
+  private readonly store: Store;
   readonly config: FleetConfig;
   private readonly log: Logger;
   private readonly now: () => number;
@@ -61,9 +65,10 @@ export class Monitor extends EventEmitter {
     this.config = opts.config;
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
-    this.samples = new SampleRepository(opts.db);
-    this.hostKeys = new HostKeyRepository(opts.db);
-    this.alerts = new AlertService(opts.db, opts.config, this.now);
+    this.store = new Store(opts.db);
+    this.samples = this.store.samples;
+    this.hostKeys = this.store.hostKeys;
+    this.alerts = this.store.alerts;
     this.loopDelay = process.env.FLEETMON_LOOP_DELAY === '1' ? monitorEventLoopDelay({ resolution: 10 }) : null;
     const probe = readFileSync(probeScriptPath, 'utf8');
     this.poller = new Poller({
@@ -134,16 +139,11 @@ export class Monitor extends EventEmitter {
 
   private onCycle(cycle: CycleResult): void {
     const writeStarted = performance.now();
-    let changes: ReturnType<AlertService['evaluate']> = [];
     const states = this.statesSavedAt === null || cycle.startedAt - this.statesSavedAt >= STATE_SAVE_EVERY_MS;
-    this.samples.writeCycle(
-      cycle.startedAt,
-      cycle.hosts,
-      () => {
-        changes = this.alerts.evaluate(this.poller.runtimes, cycle.finishedAt);
-      },
-      { states },
-    );
+    // Evaluation is pure; reading the open alerts, evaluating and writing are one synchronous stretch, so nothing
+    // (an acknowledgement, say) lands in between.
+    const alertChanges = evaluateOrDisable(this.poller.runtimes, this.alerts.open(), this.config.alerts);
+    const changes = this.store.writeCycle({ ts: cycle.startedAt, hosts: cycle.hosts, alertChanges, alertsAt: cycle.finishedAt, states });
     if (states) this.statesSavedAt = cycle.startedAt;
     const writeMs = performance.now() - writeStarted;
     const storedAt = this.now();
@@ -165,6 +165,13 @@ export class Monitor extends EventEmitter {
 
   hosts(): Host[] {
     return this.poller.hosts();
+  }
+
+  /** Acknowledges an alert (idempotently) and tells the WebSocket clients. */
+  acknowledgeAlert(id: string, by: string, note: string | null): Alert | undefined {
+    const alert = this.alerts.acknowledge(id, by, note, this.now());
+    if (alert) this.emit('alert', { event: 'alert_acked', data: alert } satisfies AlertEvent);
+    return alert;
   }
 
   /**

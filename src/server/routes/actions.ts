@@ -66,10 +66,8 @@ export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
       async (req, reply) => {
-        const alert = monitor.alerts.acknowledge(req.params.id, req.caller.actor, req.body?.note ?? null);
-        if (!alert) return reply.code(404).send({ error: `no alert '${req.params.id}'` });
-        monitor.emit('alert', { event: 'alert_acked', data: alert });
-        return alert;
+        const alert = monitor.acknowledgeAlert(req.params.id, req.caller.actor, req.body?.note ?? null);
+        return alert ?? reply.code(404).send({ error: `no alert '${req.params.id}'` });
       },
     );
 

@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import type { FastifyPluginAsync } from 'fastify';
 import type { WebSocket } from 'ws';
 import { originAllowed } from '../http/origin.js';
-import type { AlertEvent } from '../alerts/service.js';
+import type { AlertEvent } from '../alerts/events.js';
 
 export const wsRoutes: FastifyPluginAsync = async (app) => {
   const clients = new Set<WebSocket>();
