@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Session } from '../core/model.js';
+import type { HostHandle } from './collector/poller.js';
 import type { Transport } from './collector/transport.js';
 import { gateKillCommand } from '../protocol/gate-protocol.js';
 
@@ -93,4 +94,20 @@ export async function killOnHost(transport: Transport, session: Session, viaGate
   } catch (err) {
     return { result: 'failed', detail: (err as Error).message };
   }
+}
+
+/**
+ * Kills a session on its host through the host's own handle; a killed session leaves the live view at once.
+ * Undefined when no such host is configured.
+ */
+export async function killSession(
+  handleOf: (host: string) => HostHandle | undefined,
+  session: Session,
+  deadlineMs: number,
+): Promise<KillOutcome | undefined> {
+  const handle = handleOf(session.host);
+  if (!handle) return undefined;
+  const outcome = await killOnHost(handle.transport, session, handle.viaGate, deadlineMs);
+  if (outcome.result === 'killed') handle.forgetSession(session.id);
+  return outcome;
 }

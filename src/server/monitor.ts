@@ -14,6 +14,7 @@ import { probeScriptPath } from '../paths.js';
 import { Poller, sshUserOf, type CycleResult } from './collector/poller.js';
 import { LocalTransport, SshTransport, type Transport } from './collector/transport.js';
 import { evaluateOrDisable } from './alerts/evaluate.js';
+import { killSession, type KillOutcome } from './kill.js';
 import type { AlertEvent } from './alerts/events.js';
 import type { Db } from './store/db.js';
 import type { AlertRepository } from './store/alert-repository.js';
@@ -165,6 +166,11 @@ export class Monitor extends EventEmitter {
 
   hosts(): Host[] {
     return this.poller.hosts();
+  }
+
+  /** Kills a session (after its confirmation was redeemed); undefined when its host is not configured. */
+  killSession(session: Session): Promise<KillOutcome | undefined> {
+    return killSession((name) => this.poller.hostHandle(name), session, this.config.ssh.timeout * 1000);
   }
 
   /** Acknowledges an alert (idempotently) and tells the WebSocket clients. */

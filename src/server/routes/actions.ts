@@ -2,7 +2,6 @@
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { Alert, Session } from '../../core/model.js';
-import { killOnHost } from '../kill.js';
 import { ErrorBody, requireRead, requireWrite } from '../http/guards.js';
 
 export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -111,16 +110,11 @@ export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           audit.record(now(), req.caller.actor, 'kill', target, 'refused', check.reason);
           return reply.code(check.status).send({ error: check.reason });
         }
-        const runtime = monitor.poller.runtime(session.host);
-        if (!runtime) return reply.code(404).send({ error: `no host named '${session.host}'` });
-        const outcome = await killOnHost(runtime.transport, session, runtime.config.gate === true, monitor.config.ssh.timeout * 1000);
+        const outcome = await monitor.killSession(session);
+        if (!outcome) return reply.code(404).send({ error: `no host named '${session.host}'` });
         audit.record(now(), req.caller.actor, 'kill', target, outcome.result, outcome.detail);
         req.log.info({ session: session.id, result: outcome.result }, 'session kill');
-        if (outcome.result === 'killed') {
-          // Drop it from the live view now rather than at the next poll.
-          runtime.host = { ...runtime.host, sessions: runtime.host.sessions.filter((s) => s.id !== session.id) };
-          return { result: 'killed' as const, detail: outcome.detail, session };
-        }
+        if (outcome.result === 'killed') return { result: 'killed' as const, detail: outcome.detail, session };
         if (outcome.result === 'gone') return reply.code(409).send({ error: `not killed: ${outcome.detail}` });
         return reply.code(502).send({ error: `kill failed on ${session.host}: ${outcome.detail}` });
       },
