@@ -9,6 +9,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { isLoopback, type FleetConfig } from '../core/config.js';
 import { publicDir } from '../paths.js';
 import { tokensEqual } from '../core/api-token.js';
+import { BodyCache } from './http/body-cache.js';
 import { COOKIE_NAME, LoginLimiter, SessionStore, parseCookies } from './http/browser-sessions.js';
 import { loopbackHostAllowed } from './http/origin.js';
 import { KillConfirmations } from './kill.js';
@@ -44,6 +45,7 @@ declare module 'fastify' {
       limiter: LoginLimiter;
       confirmations: KillConfirmations;
       audit: AuditRepository;
+      bodies: BodyCache;
       publicRead: boolean;
     };
   }
@@ -73,7 +75,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     limiter: new LoginLimiter(5, 15 * 60_000, 15 * 60_000, now),
     confirmations: new KillConfirmations(now),
     audit: new AuditRepository(deps.db),
+    bodies: new BodyCache(),
     publicRead: publicReadEnabled(deps.config),
+  });
+  // Bodies serialized for one cycle go stale when the monitor publishes the next.
+  const invalidateBodies = () => app.deps.bodies.invalidate();
+  deps.monitor.on('cycle', invalidateBodies);
+  app.addHook('onClose', async () => {
+    deps.monitor.off('cycle', invalidateBodies);
   });
   app.decorateRequest('caller', null as unknown as Caller);
 

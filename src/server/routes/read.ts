@@ -64,10 +64,10 @@ export const readRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
     api.get('/api/summary', { schema: { response: { 200: FleetSummary } } }, async () => monitor.summary());
 
-    // Lists come pre-serialized from the monitor (once per cycle); the schema still documents the shape.
+    // Lists come pre-serialized from the body cache (once per cycle); the schema still documents the shape.
     const sendList = (req: FastifyRequest, reply: FastifyReply, key: string, build: () => unknown) => {
       const gzip = acceptsGzip(req.headers['accept-encoding']);
-      const body = monitor.listBody(key, build, gzip ? 'gzip' : 'identity');
+      const body = app.deps.bodies.get(key, build, gzip ? 'gzip' : 'identity');
       reply.header('vary', 'accept-encoding').type('application/json; charset=utf-8');
       if (gzip) reply.header('content-encoding', 'gzip');
       return reply.send(body as never);
