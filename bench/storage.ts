@@ -122,7 +122,7 @@ export function benchStorage(report: Report, opts: StorageOptions): void {
         // As the monitor writes: samples every cycle, whole host snapshots every STATE_SAVE_EVERY_MS.
         const states = ts >= nextStates;
         if (states) nextStates = ts + STATE_SAVE_EVERY_MS;
-        samples.writeCycle(ts, hosts, undefined, { states });
+        samples.writeCycle(ts, hosts, { states });
         writes.push(performance.now() - t0);
         if (ts >= nextRetention) {
           const { rawCutoff, hourlyCutoff } = retentionCutoffs(ts, retentionDays);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { defaultDataDir } from '../core/data-dir.js';
 import { FleetmonError } from '../core/errors.js';
 import type { Alert, FleetSummary, Host, Session } from '../core/model.js';
-import { TOKEN_FILE } from '../server/auth.js';
+import { TOKEN_FILE } from '../core/api-token.js';
 
 export interface ApiResult<T> {
   status: number;

@@ -8,14 +8,18 @@ import fastifyWebsocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { isLoopback, type FleetConfig } from '../core/config.js';
 import { publicDir } from '../paths.js';
-import { COOKIE_NAME, LoginLimiter, SessionStore, parseCookies, tokensEqual } from './auth.js';
-import { AuditLog, KillConfirmations } from './kill.js';
+import { tokensEqual } from '../core/api-token.js';
+import { BodyCache } from './http/body-cache.js';
+import { COOKIE_NAME, LoginLimiter, SessionStore, parseCookies } from './http/browser-sessions.js';
+import { loopbackHostAllowed } from './http/origin.js';
+import { KillConfirmations } from './kill.js';
 import type { Monitor } from './monitor.js';
 import { readRoutes } from './routes/read.js';
 import { actionRoutes } from './routes/actions.js';
-import { authRoutes } from './routes/auth.js';
+import { signInRoutes } from './routes/sign-in.js';
 import { wsRoutes } from './routes/ws.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { AuditRepository } from './store/audit-repository.js';
 import type { Db } from './store/db.js';
 
 export interface AppDeps {
@@ -40,7 +44,8 @@ declare module 'fastify' {
       sessions: SessionStore;
       limiter: LoginLimiter;
       confirmations: KillConfirmations;
-      audit: AuditLog;
+      audit: AuditRepository;
+      bodies: BodyCache;
       publicRead: boolean;
     };
   }
@@ -69,19 +74,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     sessions: new SessionStore(12 * 3600_000, now),
     limiter: new LoginLimiter(5, 15 * 60_000, 15 * 60_000, now),
     confirmations: new KillConfirmations(now),
-    audit: new AuditLog(deps.db),
+    audit: new AuditRepository(deps.db),
+    bodies: new BodyCache(),
     publicRead: publicReadEnabled(deps.config),
+  });
+  // Bodies serialized for one cycle go stale when the monitor publishes the next.
+  const invalidateBodies = () => app.deps.bodies.invalidate();
+  deps.monitor.on('cycle', invalidateBodies);
+  app.addHook('onClose', async () => {
+    deps.monitor.off('cycle', invalidateBodies);
   });
   app.decorateRequest('caller', null as unknown as Caller);
 
   // DNS rebinding: bound to loopback, only loopback names may be used to reach us.
   const loopbackOnly = isLoopback(deps.config.server.host);
   app.addHook('onRequest', async (req, reply) => {
-    if (loopbackOnly) {
-      const hostHeader = (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-      if (hostHeader && !isLoopback(hostHeader) && hostHeader !== '::1') {
-        return reply.code(421).send({ error: 'misdirected request: this server only answers to localhost names' });
-      }
+    if (loopbackOnly && !loopbackHostAllowed(req.headers.host)) {
+      return reply.code(421).send({ error: 'misdirected request: this server only answers to localhost names' });
     }
     req.caller = identify(req, deps.token, app.deps.sessions);
   });
@@ -90,7 +99,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(fastifyStatic, { root: publicDir, prefix: '/', index: ['index.html'], wildcard: false });
   await app.register(readRoutes);
   await app.register(actionRoutes);
-  await app.register(authRoutes);
+  await app.register(signInRoutes);
   await app.register(wsRoutes);
   await app.register(metricsRoutes);
   return app;
@@ -106,12 +115,4 @@ function identify(req: FastifyRequest, token: string, sessions: SessionStore): C
   const s = sessions.get(sid);
   if (s) return { kind: 'browser', actor: `browser@${req.ip}`, sessionId: s.id };
   return { kind: 'anonymous', actor: `anonymous@${req.ip}` };
-}
-
-/** The exact origin the browser must send with cookie-authenticated changes. */
-export function originAllowed(req: FastifyRequest): boolean {
-  const origin = req.headers.origin;
-  const host = req.headers.host;
-  if (!origin || !host) return false;
-  return origin === `http://${host}` || origin === `https://${host}`;
 }

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Session } from '../core/model.js';
-import type { Db } from './store/db.js';
+import type { HostHandle } from './collector/poller.js';
 import type { Transport } from './collector/transport.js';
 import { gateKillCommand } from '../protocol/gate-protocol.js';
 
@@ -96,27 +96,18 @@ export async function killOnHost(transport: Transport, session: Session, viaGate
   }
 }
 
-export interface AuditEntry {
-  id: number;
-  ts: string;
-  actor: string;
-  action: string;
-  target: string;
-  result: string;
-  detail: string | null;
-}
-
-export class AuditLog {
-  private readonly insert;
-  private readonly select;
-  constructor(db: Db) {
-    this.insert = db.prepare('INSERT INTO audit (ts, actor, action, target, result, detail) VALUES (?, ?, ?, ?, ?, ?)');
-    this.select = db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?');
-  }
-  record(ts: number, actor: string, action: string, target: string, result: string, detail: string | null): void {
-    this.insert.run(ts, actor, action, target, result, detail);
-  }
-  list(limit = 200): AuditEntry[] {
-    return (this.select.all(limit) as Array<Omit<AuditEntry, 'ts'> & { ts: number }>).map((r) => ({ ...r, ts: new Date(r.ts).toISOString() }));
-  }
+/**
+ * Kills a session on its host through the host's own handle; a killed session leaves the live view at once.
+ * Undefined when no such host is configured.
+ */
+export async function killSession(
+  handleOf: (host: string) => HostHandle | undefined,
+  session: Session,
+  deadlineMs: number,
+): Promise<KillOutcome | undefined> {
+  const handle = handleOf(session.host);
+  if (!handle) return undefined;
+  const outcome = await killOnHost(handle.transport, session, handle.viaGate, deadlineMs);
+  if (outcome.result === 'killed') handle.forgetSession(session.id);
+  return outcome;
 }

@@ -1,21 +1,23 @@
 /**
- * The monitor: owns the poller, the store and the alert engine, and turns each finished poll cycle into one
- * SQLite transaction and one event for the WebSocket clients.
+ * The monitor owns the cycle: poll → evaluate alerts (pure) → one SQLite transaction → events ('cycle', then
+ * 'alert' for each change) for the HTTP side. It also answers what the routes ask of the live fleet.
  */
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import { gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { FleetConfig, HostConfig } from '../core/config.js';
-import type { FleetSummary, Host, Session } from '../core/model.js';
+import type { Alert, FleetSummary, Host, Session } from '../core/model.js';
 import { iso } from '../core/model.js';
-import { probeScriptPath } from '../paths.js';
-import { Poller, sshUserOf, type CycleResult } from './collector/poller.js';
-import { LocalTransport, SshTransport, type Transport } from './collector/transport.js';
+import { evaluateOrDisable } from './alerts/evaluate.js';
+import type { AlertEvent } from './alerts/events.js';
+import { transportFactory } from './collector/hosts.js';
+import { Poller, type CycleResult } from './collector/poller.js';
+import type { Transport } from './collector/transport.js';
+import { killSession, type KillOutcome } from './kill.js';
+import { LoopDelay } from './loop-delay.js';
 import type { Db } from './store/db.js';
-import { HostKeyRepository, SampleRepository } from './store/repositories.js';
-import { AlertService } from './alerts/service.js';
+import type { AlertRepository } from './store/alert-repository.js';
+import type { SampleRepository } from './store/repositories.js';
+import { Store } from './store/store.js';
 
 export interface MonitorOptions {
   config: FleetConfig;
@@ -39,74 +41,36 @@ export function retentionCutoffs(now: number, retentionDays: number): { rawCutof
 export class Monitor extends EventEmitter {
   readonly poller: Poller;
   readonly samples: SampleRepository;
-  readonly hostKeys: HostKeyRepository;
-  readonly alerts: AlertService;
+  readonly alerts: AlertRepository;
+  private readonly store: Store;
   readonly config: FleetConfig;
   private readonly log: Logger;
   private readonly now: () => number;
   private retentionTimer: NodeJS.Timeout | null = null;
-  /**
-   * Event-loop delay since the last cycle, in the debug 'poll cycle' line, measured only with
-   * FLEETMON_LOOP_DELAY=1: its 10 ms timer costs about as much CPU as polling ten hosts.
-   */
-  private readonly loopDelay: IntervalHistogram | null;
+  private readonly loopDelay = new LoopDelay();
   /** Start of the last cycle whose host snapshots were saved (null: none yet). */
   private statesSavedAt: number | null = null;
-  /** Bumped when a cycle is published; the serialized lists below are valid for one generation. */
-  private generation = 0;
-  private readonly bodies = new Map<string, { generation: number; json: Buffer; gzip: Buffer | null }>();
 
   constructor(opts: MonitorOptions) {
     super();
     this.config = opts.config;
     this.log = opts.log;
     this.now = opts.now ?? Date.now;
-    this.samples = new SampleRepository(opts.db);
-    this.hostKeys = new HostKeyRepository(opts.db);
-    this.alerts = new AlertService(opts.db, opts.config, this.now);
-    this.loopDelay = process.env.FLEETMON_LOOP_DELAY === '1' ? monitorEventLoopDelay({ resolution: 10 }) : null;
-    const probe = readFileSync(probeScriptPath, 'utf8');
+    this.store = new Store(opts.db);
+    this.samples = this.store.samples;
+    this.alerts = this.store.alerts;
     this.poller = new Poller({
       config: opts.config,
       now: this.now,
       restored: this.samples.lastStates(),
-      makeTransport: opts.makeTransport ?? ((h) => this.defaultTransport(h, probe)),
+      makeTransport: opts.makeTransport ?? transportFactory({ config: opts.config, known: this.store.hostKeys, now: this.now, log: this.log }),
     });
     this.poller.on('cycle', (c: CycleResult) => this.onCycle(c));
     this.poller.on('error', (err: unknown) => this.log.error({ err }, 'poll cycle failed'));
   }
 
-  private defaultTransport(h: HostConfig, probe: string): Transport {
-    if (h.transport === 'local') return new LocalTransport(probe);
-    const { ssh } = this.config;
-    return new SshTransport(
-      {
-        host: h.name,
-        address: h.address,
-        port: h.port ?? ssh.port,
-        user: sshUserOf(this.config, h),
-        keyPath: ssh.key_path,
-        timeoutMs: ssh.timeout * 1000,
-        gate: h.gate === true,
-        hostKey: {
-          pinned: h.host_key ?? this.hostKeys.find(h.name)?.fingerprint ?? null,
-          onUnpinned: (fingerprint, keyType) => {
-            if (ssh.accept_unknown_host_keys) return true;
-            // Trust on first use: the first key seen is recorded and every later connection must present it.
-            const known = this.hostKeys.find(h.name);
-            if (known) return known.fingerprint === fingerprint;
-            this.hostKeys.remember(h.name, fingerprint, keyType, this.now());
-            this.log.warn({ host: h.name, fingerprint }, 'host key recorded on first use; pin it with host_key in the config');
-            return true;
-          },
-        },
-      },
-      probe,
-    );
-  }
-
   start(): void {
-    this.loopDelay?.enable();
+    this.loopDelay.start();
     this.poller.start();
     this.retentionTimer = setInterval(() => this.runRetention(), RETENTION_EVERY_MS);
     this.retentionTimer.unref();
@@ -114,7 +78,7 @@ export class Monitor extends EventEmitter {
 
   async stop(): Promise<void> {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
-    this.loopDelay?.disable();
+    this.loopDelay.stop();
     await this.poller.stop();
     if (this.poller.lastCycle) {
       try {
@@ -134,23 +98,16 @@ export class Monitor extends EventEmitter {
 
   private onCycle(cycle: CycleResult): void {
     const writeStarted = performance.now();
-    let changes: ReturnType<AlertService['evaluate']> = [];
     const states = this.statesSavedAt === null || cycle.startedAt - this.statesSavedAt >= STATE_SAVE_EVERY_MS;
-    this.samples.writeCycle(
-      cycle.startedAt,
-      cycle.hosts,
-      () => {
-        changes = this.alerts.evaluate(this.poller.runtimes, cycle.finishedAt);
-      },
-      { states },
-    );
+    // Evaluation is pure; reading the open alerts, evaluating and writing are one synchronous stretch, so nothing
+    // (an acknowledgement, say) lands in between.
+    const alertChanges = evaluateOrDisable(this.poller.runtimes, this.alerts.open(), this.config.alerts);
+    const changes = this.store.writeCycle({ ts: cycle.startedAt, hosts: cycle.hosts, alertChanges, alertsAt: cycle.finishedAt, states });
     if (states) this.statesSavedAt = cycle.startedAt;
     const writeMs = performance.now() - writeStarted;
     const storedAt = this.now();
-    this.generation += 1;
     // How long the event loop was late, at worst, since the previous cycle: what a request could have waited.
-    const loopDelayMaxMs = this.loopDelay ? Math.round(this.loopDelay.max / 1e4) / 100 : undefined;
-    this.loopDelay?.reset();
+    const loopDelayMaxMs = this.loopDelay.takeMaxMs();
     if (this.log.isLevelEnabled('debug')) {
       const mem = process.memoryUsage();
       const mib = (n: number) => Math.round(n / 2 ** 20);
@@ -167,21 +124,16 @@ export class Monitor extends EventEmitter {
     return this.poller.hosts();
   }
 
-  /**
-   * A list as JSON, serialized at most once per published cycle and shared by every reader: with 100 hosts × 10
-   * sessions /api/hosts is ~750 KiB, and stringifying it per request (or per WebSocket client) would cost more
-   * CPU than polling the fleet. Readers between two cycles get the same bytes; gzip is made once, on demand.
-   * Keys must come from a small fixed set (they are never user input).
-   */
-  listBody(key: string, build: () => unknown, encoding: 'identity' | 'gzip' = 'identity'): Buffer {
-    let entry = this.bodies.get(key);
-    if (!entry || entry.generation !== this.generation) {
-      entry = { generation: this.generation, json: Buffer.from(JSON.stringify(build())), gzip: null };
-      this.bodies.set(key, entry);
-    }
-    if (encoding === 'identity') return entry.json;
-    entry.gzip ??= gzipSync(entry.json, { level: 6 });
-    return entry.gzip;
+  /** Kills a session (after its confirmation was redeemed); undefined when its host is not configured. */
+  killSession(session: Session): Promise<KillOutcome | undefined> {
+    return killSession((name) => this.poller.hostHandle(name), session, this.config.ssh.timeout * 1000);
+  }
+
+  /** Acknowledges an alert (idempotently) and tells the WebSocket clients. */
+  acknowledgeAlert(id: string, by: string, note: string | null): Alert | undefined {
+    const alert = this.alerts.acknowledge(id, by, note, this.now());
+    if (alert) this.emit('alert', { event: 'alert_acked', data: alert } satisfies AlertEvent);
+    return alert;
   }
 
   host(name: string): Host | undefined {

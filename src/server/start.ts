@@ -8,7 +8,7 @@ import { defaultDataDir, type FleetConfig } from '../core/config.js';
 import { FleetmonError } from '../core/errors.js';
 import { packageRoot } from '../paths.js';
 import { buildApp } from './app.js';
-import { resolveApiToken, type TokenSource } from './auth.js';
+import { resolveApiToken, type TokenSource } from '../core/api-token.js';
 import { Monitor } from './monitor.js';
 import { closeDatabase, openDatabase, type Db } from './store/db.js';
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkTokenStrength, loadConfig, loadConfigFile, parseConfig, parseConfigText } from '../../src/core/config.js';
 import { FleetmonError } from '../../src/core/errors.js';
-import { resolveApiToken } from '../../src/server/auth.js';
+import { resolveApiToken } from '../../src/core/api-token.js';
 
 function configError(text: string, fileName = 'hosts.yml'): FleetmonError {
   try {

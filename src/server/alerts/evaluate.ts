@@ -63,148 +63,189 @@ function over(value: number | null | undefined, threshold: number, isOpen: boole
 
 const fmt = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
 
-export function evaluateAlerts(views: HostView[], open: OpenAlert[], t: AlertsConfig): AlertChanges {
-  const openByKey = new Map(open.map((a) => [a.conditionKey, a]));
-  const holding: Condition[] = [];
+/** What one evaluation gathers: the conditions holding now, and the keys it could not observe. */
+interface Evaluation {
+  t: AlertsConfig;
+  band: number;
+  open: OpenAlert[];
+  isOpen(key: string): boolean;
+  push(type: AlertType, host: string, sub: string | undefined, extra: Partial<Condition> & { message: string }): void;
+  holding: Condition[];
   /** Keys whose state we could not observe this time: their open alerts are neither updated nor resolved. */
-  const unobserved = new Set<string>();
-  const band = t.hysteresis_percent;
-  const isOpen = (k: string) => openByKey.has(k);
+  unobserved: Set<string>;
+}
 
-  const push = (type: AlertType, host: string, sub: string | undefined, extra: Partial<Condition> & { message: string }) => {
-    holding.push({
-      conditionKey: conditionKey(type, host, sub),
-      type,
-      severity: SEVERITY[type],
-      host,
-      session: null,
-      gpuIndex: null,
-      value: null,
-      threshold: null,
-      ...extra,
-    });
+function startEvaluation(open: OpenAlert[], t: AlertsConfig): Evaluation {
+  const openByKey = new Set(open.map((a) => a.conditionKey));
+  const holding: Condition[] = [];
+  return {
+    t,
+    band: t.hysteresis_percent,
+    open,
+    isOpen: (k) => openByKey.has(k),
+    holding,
+    unobserved: new Set<string>(),
+    push: (type, host, sub, extra) => {
+      holding.push({
+        conditionKey: conditionKey(type, host, sub),
+        type,
+        severity: SEVERITY[type],
+        host,
+        session: null,
+        gpuIndex: null,
+        value: null,
+        threshold: null,
+        ...extra,
+      });
+    },
   };
+}
 
-  for (const { host: h, hostKeyChanged } of views) {
-    if (hostKeyChanged) {
-      push('host_key_changed', h.name, undefined, {
-        message: `host key of ${h.name} changed (expected ${hostKeyChanged.expected}, got ${hostKeyChanged.presented}); not connecting`,
+/** Host key and offline conditions; returns whether the host answered, so that the others can be observed. */
+function reachability(ev: Evaluation, { host: h, hostKeyChanged }: HostView): boolean {
+  if (hostKeyChanged) {
+    ev.push('host_key_changed', h.name, undefined, {
+      message: `host key of ${h.name} changed (expected ${hostKeyChanged.expected}, got ${hostKeyChanged.presented}); not connecting`,
+    });
+  }
+  if (h.status === 'offline') {
+    ev.push('host_offline', h.name, undefined, {
+      message: `${h.name} is offline: ${h.last_error ?? 'no answer'} (${h.consecutive_failures} failed polls)`,
+      value: h.consecutive_failures,
+    });
+  }
+  const reachable = h.status === 'online' || h.status === 'degraded';
+  if (!reachable) {
+    // Keep everything but host-level reachability as it was.
+    for (const a of ev.open) if (a.host === h.name && a.type !== 'host_offline' && a.type !== 'host_key_changed') ev.unobserved.add(a.conditionKey);
+    if (h.status === 'pending') for (const a of ev.open) if (a.host === h.name) ev.unobserved.add(a.conditionKey);
+  }
+  return reachable;
+}
+
+function hostMetricConditions(ev: Evaluation, h: Host): void {
+  const { t, band, isOpen } = ev;
+  const m = h.metrics;
+  if (!m) return;
+  const cpuKey = conditionKey('high_cpu', h.name);
+  if (over(m.cpu_percent, t.host_cpu_warning, isOpen(cpuKey), band)) {
+    ev.push('high_cpu', h.name, undefined, {
+      message: `${h.name} CPU at ${fmt(m.cpu_percent)}% (warning at ${t.host_cpu_warning}%)`,
+      value: m.cpu_percent,
+      threshold: t.host_cpu_warning,
+    });
+  } else if (m.cpu_percent === null && isOpen(cpuKey)) ev.unobserved.add(cpuKey);
+  const memKey = conditionKey('high_memory', h.name);
+  if (over(m.memory_percent, t.host_memory_warning, isOpen(memKey), band)) {
+    ev.push('high_memory', h.name, undefined, {
+      message: `${h.name} memory at ${fmt(m.memory_percent)}% (warning at ${t.host_memory_warning}%)`,
+      value: m.memory_percent,
+      threshold: t.host_memory_warning,
+    });
+  }
+}
+
+function sessionConditions(ev: Evaluation, h: Host): void {
+  const { t, band, isOpen } = ev;
+  for (const s of h.sessions) {
+    const sub = `session:${s.user}:${s.name}`;
+    const base = { session: s.id };
+    if (s.status === 'legacy') {
+      ev.push('legacy_session', h.name, sub, {
+        ...base,
+        message: `session '${s.name}' on ${h.name} detached for ${fmt(s.detached_hours ?? 0)} h`,
+        value: s.detached_hours,
       });
     }
-    if (h.status === 'offline') {
-      push('host_offline', h.name, undefined, {
-        message: `${h.name} is offline: ${h.last_error ?? 'no answer'} (${h.consecutive_failures} failed polls)`,
-        value: h.consecutive_failures,
+    const cpuKey = conditionKey('high_cpu', h.name, sub);
+    if (over(s.cpu_percent, t.session_cpu_warning, isOpen(cpuKey), band)) {
+      ev.push('high_cpu', h.name, sub, {
+        ...base,
+        message: `session '${s.name}' on ${h.name} uses ${fmt(s.cpu_percent)}% CPU (warning at ${t.session_cpu_warning}%)`,
+        value: s.cpu_percent,
+        threshold: t.session_cpu_warning,
       });
-    }
-    const reachable = h.status === 'online' || h.status === 'degraded';
-    if (!reachable) {
-      // Keep everything but host-level reachability as it was.
-      for (const a of open) if (a.host === h.name && a.type !== 'host_offline' && a.type !== 'host_key_changed') unobserved.add(a.conditionKey);
-      if (h.status === 'pending') for (const a of open) if (a.host === h.name) unobserved.add(a.conditionKey);
-      continue;
-    }
-    const m = h.metrics;
-    if (m) {
-      const cpuKey = conditionKey('high_cpu', h.name);
-      if (over(m.cpu_percent, t.host_cpu_warning, isOpen(cpuKey), band)) {
-        push('high_cpu', h.name, undefined, {
-          message: `${h.name} CPU at ${fmt(m.cpu_percent)}% (warning at ${t.host_cpu_warning}%)`,
-          value: m.cpu_percent,
-          threshold: t.host_cpu_warning,
-        });
-      } else if (m.cpu_percent === null && isOpen(cpuKey)) unobserved.add(cpuKey);
-      const memKey = conditionKey('high_memory', h.name);
-      if (over(m.memory_percent, t.host_memory_warning, isOpen(memKey), band)) {
-        push('high_memory', h.name, undefined, {
-          message: `${h.name} memory at ${fmt(m.memory_percent)}% (warning at ${t.host_memory_warning}%)`,
-          value: m.memory_percent,
-          threshold: t.host_memory_warning,
-        });
-      }
-    }
-    for (const s of h.sessions) {
-      const sub = `session:${s.user}:${s.name}`;
-      const base = { session: s.id };
-      if (s.status === 'legacy') {
-        push('legacy_session', h.name, sub, {
-          ...base,
-          message: `session '${s.name}' on ${h.name} detached for ${fmt(s.detached_hours ?? 0)} h`,
-          value: s.detached_hours,
-        });
-      }
-      const cpuKey = conditionKey('high_cpu', h.name, sub);
-      if (over(s.cpu_percent, t.session_cpu_warning, isOpen(cpuKey), band)) {
-        push('high_cpu', h.name, sub, {
-          ...base,
-          message: `session '${s.name}' on ${h.name} uses ${fmt(s.cpu_percent)}% CPU (warning at ${t.session_cpu_warning}%)`,
-          value: s.cpu_percent,
-          threshold: t.session_cpu_warning,
-        });
-      } else if (s.cpu_percent === null && isOpen(cpuKey)) unobserved.add(cpuKey);
-      const memKey = conditionKey('high_memory', h.name, sub);
-      if (over(s.memory_rss_mb, t.session_memory_mb_warning, isOpen(memKey), band)) {
-        push('high_memory', h.name, sub, {
-          ...base,
-          message: `session '${s.name}' on ${h.name} uses ${fmt(s.memory_rss_mb)} MiB RSS (warning at ${t.session_memory_mb_warning} MiB)`,
-          value: s.memory_rss_mb,
-          threshold: t.session_memory_mb_warning,
-        });
-      }
-    }
-    if (!h.gpu.available && h.has_gpu) {
-      // nvidia-smi failed this time: GPU conditions are unknown, not resolved.
-      for (const a of open) if (a.host === h.name && a.type.startsWith('gpu_')) unobserved.add(a.conditionKey);
-    }
-    for (const g of h.gpu.gpus) {
-      const sub = `gpu${g.index}`;
-      const critKey = conditionKey('gpu_temp_critical', h.name, sub);
-      const critical = over(g.temperature_c, t.gpu_temp_critical, isOpen(critKey), band);
-      if (critical && g.temperature_c !== null) {
-        push('gpu_temp_critical', h.name, sub, {
-          gpuIndex: g.index,
-          message: `GPU ${g.index} (${g.name}) on ${h.name} at ${fmt(g.temperature_c)} °C (critical at ${t.gpu_temp_critical} °C)`,
-          value: g.temperature_c,
-          threshold: t.gpu_temp_critical,
-        });
-      }
-      const warnKey = conditionKey('gpu_temp_warning', h.name, sub);
-      if (!critical && over(g.temperature_c, t.gpu_temp_warning, isOpen(warnKey), band)) {
-        push('gpu_temp_warning', h.name, sub, {
-          gpuIndex: g.index,
-          message: `GPU ${g.index} (${g.name}) on ${h.name} at ${fmt(g.temperature_c)} °C (warning at ${t.gpu_temp_warning} °C)`,
-          value: g.temperature_c,
-          threshold: t.gpu_temp_warning,
-        });
-      }
-      if (g.temperature_c === null) for (const k of [critKey, warnKey]) if (isOpen(k)) unobserved.add(k);
-      const memKey = conditionKey('gpu_memory_high', h.name, sub);
-      if (over(g.memory_percent, t.gpu_memory_warning, isOpen(memKey), band)) {
-        push('gpu_memory_high', h.name, sub, {
-          gpuIndex: g.index,
-          message: `GPU ${g.index} (${g.name}) on ${h.name} VRAM at ${fmt(g.memory_percent)}% (warning at ${t.gpu_memory_warning}%)`,
-          value: g.memory_percent,
-          threshold: t.gpu_memory_warning,
-        });
-      } else if (g.memory_percent === null && isOpen(memKey)) unobserved.add(memKey);
+    } else if (s.cpu_percent === null && isOpen(cpuKey)) ev.unobserved.add(cpuKey);
+    const memKey = conditionKey('high_memory', h.name, sub);
+    if (over(s.memory_rss_mb, t.session_memory_mb_warning, isOpen(memKey), band)) {
+      ev.push('high_memory', h.name, sub, {
+        ...base,
+        message: `session '${s.name}' on ${h.name} uses ${fmt(s.memory_rss_mb)} MiB RSS (warning at ${t.session_memory_mb_warning} MiB)`,
+        value: s.memory_rss_mb,
+        threshold: t.session_memory_mb_warning,
+      });
     }
   }
+}
 
+function gpuConditions(ev: Evaluation, h: Host): void {
+  const { t, band, isOpen } = ev;
+  if (!h.gpu.available && h.has_gpu) {
+    // nvidia-smi failed this time: GPU conditions are unknown, not resolved.
+    for (const a of ev.open) if (a.host === h.name && a.type.startsWith('gpu_')) ev.unobserved.add(a.conditionKey);
+  }
+  for (const g of h.gpu.gpus) {
+    const sub = `gpu${g.index}`;
+    const critKey = conditionKey('gpu_temp_critical', h.name, sub);
+    const critical = over(g.temperature_c, t.gpu_temp_critical, isOpen(critKey), band);
+    if (critical && g.temperature_c !== null) {
+      ev.push('gpu_temp_critical', h.name, sub, {
+        gpuIndex: g.index,
+        message: `GPU ${g.index} (${g.name}) on ${h.name} at ${fmt(g.temperature_c)} °C (critical at ${t.gpu_temp_critical} °C)`,
+        value: g.temperature_c,
+        threshold: t.gpu_temp_critical,
+      });
+    }
+    const warnKey = conditionKey('gpu_temp_warning', h.name, sub);
+    if (!critical && over(g.temperature_c, t.gpu_temp_warning, isOpen(warnKey), band)) {
+      ev.push('gpu_temp_warning', h.name, sub, {
+        gpuIndex: g.index,
+        message: `GPU ${g.index} (${g.name}) on ${h.name} at ${fmt(g.temperature_c)} °C (warning at ${t.gpu_temp_warning} °C)`,
+        value: g.temperature_c,
+        threshold: t.gpu_temp_warning,
+      });
+    }
+    if (g.temperature_c === null) for (const k of [critKey, warnKey]) if (isOpen(k)) ev.unobserved.add(k);
+    const memKey = conditionKey('gpu_memory_high', h.name, sub);
+    if (over(g.memory_percent, t.gpu_memory_warning, isOpen(memKey), band)) {
+      ev.push('gpu_memory_high', h.name, sub, {
+        gpuIndex: g.index,
+        message: `GPU ${g.index} (${g.name}) on ${h.name} VRAM at ${fmt(g.memory_percent)}% (warning at ${t.gpu_memory_warning}%)`,
+        value: g.memory_percent,
+        threshold: t.gpu_memory_warning,
+      });
+    } else if (g.memory_percent === null && isOpen(memKey)) ev.unobserved.add(memKey);
+  }
+}
+
+/** Conditions holding now against the open alerts: raise the new, update the changed, resolve the ended. */
+function diff(ev: Evaluation, configuredHosts: Set<string>): AlertChanges {
+  const openByKey = new Map(ev.open.map((a) => [a.conditionKey, a]));
   const changes: AlertChanges = { raise: [], update: [], resolve: [] };
   const held = new Set<string>();
-  for (const c of holding) {
+  for (const c of ev.holding) {
     held.add(c.conditionKey);
     const existing = openByKey.get(c.conditionKey);
     if (!existing) changes.raise.push(c);
     else if (existing.value !== c.value || existing.message !== c.message) changes.update.push({ id: existing.id, condition: c });
   }
-  const configured = new Set(views.map((v) => v.host.name));
-  for (const a of open) {
-    if (held.has(a.conditionKey) || unobserved.has(a.conditionKey)) continue;
+  for (const a of ev.open) {
+    if (held.has(a.conditionKey) || ev.unobserved.has(a.conditionKey)) continue;
     // Alerts of hosts removed from the config are resolved too: nobody can act on them any more.
-    if (!configured.has(a.host) || !held.has(a.conditionKey)) changes.resolve.push(a);
+    if (!configuredHosts.has(a.host) || !held.has(a.conditionKey)) changes.resolve.push(a);
   }
   return changes;
+}
+
+export function evaluateAlerts(views: HostView[], open: OpenAlert[], t: AlertsConfig): AlertChanges {
+  const ev = startEvaluation(open, t);
+  for (const view of views) {
+    if (!reachability(ev, view)) continue;
+    hostMetricConditions(ev, view.host);
+    sessionConditions(ev, view.host);
+    gpuConditions(ev, view.host);
+  }
+  return diff(ev, new Set(views.map((v) => v.host.name)));
 }
 
 /** With alerts disabled nothing is raised, and what was open is resolved. */

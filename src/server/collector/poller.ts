@@ -24,6 +24,12 @@ export interface HostRuntime {
   hostKeyChanged: { expected: string; presented: string } | null;
 }
 
+export interface HostHandle {
+  transport: Transport;
+  viaGate: boolean;
+  forgetSession(sessionId: string): void;
+}
+
 export interface CycleResult {
   startedAt: number;
   finishedAt: number;
@@ -100,6 +106,23 @@ export class Poller extends EventEmitter {
 
   runtime(name: string): HostRuntime | undefined {
     return this.runtimes.find((r) => r.config.name === name);
+  }
+
+  /**
+   * What a session kill needs of a host, and nothing more: its transport (same connection and authentication as
+   * the polls), whether it runs through the gate, and a way to drop a killed session from the live view now
+   * rather than at the next poll.
+   */
+  hostHandle(name: string): HostHandle | undefined {
+    const r = this.runtime(name);
+    if (!r) return undefined;
+    return {
+      transport: r.transport,
+      viaGate: r.config.gate === true,
+      forgetSession: (sessionId) => {
+        r.host = { ...r.host, sessions: r.host.sessions.filter((s) => s.id !== sessionId) };
+      },
+    };
   }
 
   /** Starts polling now and then every interval (cycle start to cycle start). */

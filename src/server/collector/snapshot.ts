@@ -69,8 +69,46 @@ export function buildSnapshot(input: SnapshotInput): HostSnapshot {
   const { response, previous } = input;
   const problems: string[] = [];
   if (!response.complete) problems.push('probe answer was incomplete');
+  const proc = readProc(input);
+  if (!proc.stat.total || !proc.mem) problems.push('could not read /proc/stat or /proc/meminfo');
+  const { procTicks, procCpu } = processCpu(proc.procs, previous, proc.usableElapsed, response.clockTicks);
+  const disks = readDisks(response, problems);
+  const metrics = hostMetrics(proc, previous, disks, input.previousDisks);
+  const { gpu, gpuApps } = gpuState(response, input.hasGpu, problems);
+  const { sessions, sessionOfPid } = tmuxSessions(input, proc, procCpu, gpuApps, problems);
+  if (gpu.available) attributeGpuProcesses(gpu, gpuApps, sessionOfPid);
 
-  const files = groupGrepByFile(response.sections.get('proc') ?? '');
+  const { stat, uptime, net } = proc;
+  const counters: Counters | null =
+    stat.total && uptime !== null
+      ? { uptime, cpu: stat, procTicks, net: new Map(net.map((n) => [n.iface, n])) }
+      : previous;
+  return {
+    metrics,
+    sessions,
+    gpu,
+    hasGpu: input.hasGpu === true || gpu.gpus.length > 0,
+    problems,
+    counters,
+    hostNow: proc.hostNow,
+  };
+}
+
+/** What the probe's /proc section says, and the seconds since the previous poll's (null when unusable). */
+interface ProcReadings {
+  stat: ProcStat;
+  mem: ReturnType<typeof parseMeminfo>;
+  load: ReturnType<typeof parseLoadavg>;
+  uptime: number | null;
+  net: NetCounters[];
+  procs: PidStat[];
+  /** The host's own clock at the poll (epoch seconds). */
+  hostNow: number;
+  usableElapsed: number | null;
+}
+
+function readProc(input: SnapshotInput): ProcReadings {
+  const files = groupGrepByFile(input.response.sections.get('proc') ?? '');
   const stat = parseProcStat(files.get('/proc/stat') ?? []);
   const mem = parseMeminfo(files.get('/proc/meminfo') ?? []);
   const load = parseLoadavg(files.get('/proc/loadavg') ?? []);
@@ -78,13 +116,13 @@ export function buildSnapshot(input: SnapshotInput): HostSnapshot {
   const net = parseNetDev(files.get('/proc/net/dev') ?? []);
   const procs = parsePidStats(files);
   const hostNow = stat.bootTime !== null && uptime !== null ? Math.round(stat.bootTime + uptime) : Math.round(input.nowMs / 1000);
-  if (!stat.total || !mem) problems.push('could not read /proc/stat or /proc/meminfo');
-
-  const elapsed = previous && uptime !== null ? uptime - previous.uptime : null;
+  const elapsed = input.previous && uptime !== null ? uptime - input.previous.uptime : null;
   const usableElapsed = elapsed !== null && elapsed > 0 ? elapsed : null;
-  const clk = response.clockTicks;
+  return { stat, mem, load, uptime, net, procs, hostNow, usableElapsed };
+}
 
-  // Per-process CPU from tick deltas.
+/** Per-process CPU from tick deltas, keyed by pid; the ticks go out as the next poll's counters. */
+function processCpu(procs: PidStat[], previous: Counters | null, usableElapsed: number | null, clk: number) {
   const procTicks = new Map<string, number>();
   const procCpu = new Map<number, number | null>();
   for (const p of procs) {
@@ -96,62 +134,75 @@ export function buildSnapshot(input: SnapshotInput): HostSnapshot {
       before === undefined || usableElapsed === null ? null : round1(((p.ticks - before) / clk / usableElapsed) * 100),
     );
   }
+  return { procTicks, procCpu };
+}
 
+/** Disk usage when df ran this poll (null when it was not asked for). */
+function readDisks(response: ProbeResponse, problems: string[]) {
   const dfRan = response.sections.has('df') || response.exitCodes.has('df');
   const disks = dfRan ? parseDf(response.sections.get('df') ?? '') : null;
   if ((response.exitCodes.get('df') ?? 0) !== 0 && !disks?.length) problems.push('df failed');
+  return disks;
+}
 
+function hostMetrics(
+  proc: ProcReadings,
+  previous: Counters | null,
+  disks: ReturnType<typeof parseDf> | null,
+  previousDisks: HostMetrics['disks'] | undefined,
+): HostMetrics | null {
+  const { stat, mem, load, uptime, net, usableElapsed } = proc;
+  if (!stat.total || !mem) return null;
   const previousCores = new Map((previous?.cpu.cores ?? []).map((c) => [c.id, c]));
-  let metrics: HostMetrics | null = null;
-  if (stat.total && mem) {
-    metrics = {
-      cpu_percent: cpuPercent(previous?.cpu.total, stat.total),
-      // Matched by CPU number, not position: a CPU going offline between polls shifts the positions of those after it.
-      cpu_per_core: stat.cores.map((c) => cpuPercent(previousCores.get(c.id), c)),
-      cpu_count: stat.cores.length,
-      memory_total_mb: mem.totalMb,
-      memory_used_mb: mem.usedMb,
-      memory_available_mb: mem.availableMb,
-      memory_percent: mem.percent,
-      swap_total_mb: mem.swapTotalMb,
-      swap_used_mb: mem.swapUsedMb,
-      load_1: load?.[0] ?? 0,
-      load_5: load?.[1] ?? 0,
-      load_15: load?.[2] ?? 0,
-      uptime_seconds: uptime ?? 0,
-      disks:
-        disks?.map((d) => ({
-          filesystem: d.filesystem,
-          mount: d.mount,
-          total_bytes: d.totalBytes,
-          used_bytes: d.usedBytes,
-          available_bytes: d.availableBytes,
-          percent: d.percent,
-        })) ??
-        input.previousDisks ??
-        [],
-      network: net.map((n) => {
-        const before = previous?.net.get(n.iface);
-        const rate = (cur: number, old: number | undefined) =>
-          old === undefined || usableElapsed === null || cur < old ? null : round1((cur - old) / usableElapsed);
-        return {
-          iface: n.iface,
-          rx_bytes: n.rxBytes,
-          tx_bytes: n.txBytes,
-          rx_bytes_per_s: rate(n.rxBytes, before?.rxBytes),
-          tx_bytes_per_s: rate(n.txBytes, before?.txBytes),
-        };
-      }),
-    };
-  }
+  return {
+    cpu_percent: cpuPercent(previous?.cpu.total, stat.total),
+    // Matched by CPU number, not position: a CPU going offline between polls shifts the positions of those after it.
+    cpu_per_core: stat.cores.map((c) => cpuPercent(previousCores.get(c.id), c)),
+    cpu_count: stat.cores.length,
+    memory_total_mb: mem.totalMb,
+    memory_used_mb: mem.usedMb,
+    memory_available_mb: mem.availableMb,
+    memory_percent: mem.percent,
+    swap_total_mb: mem.swapTotalMb,
+    swap_used_mb: mem.swapUsedMb,
+    load_1: load?.[0] ?? 0,
+    load_5: load?.[1] ?? 0,
+    load_15: load?.[2] ?? 0,
+    uptime_seconds: uptime ?? 0,
+    disks:
+      disks?.map((d) => ({
+        filesystem: d.filesystem,
+        mount: d.mount,
+        total_bytes: d.totalBytes,
+        used_bytes: d.usedBytes,
+        available_bytes: d.availableBytes,
+        percent: d.percent,
+      })) ??
+      previousDisks ??
+      [],
+    network: net.map((n) => {
+      const before = previous?.net.get(n.iface);
+      const rate = (cur: number, old: number | undefined) =>
+        old === undefined || usableElapsed === null || cur < old ? null : round1((cur - old) / usableElapsed);
+      return {
+        iface: n.iface,
+        rx_bytes: n.rxBytes,
+        tx_bytes: n.txBytes,
+        rx_bytes_per_s: rate(n.rxBytes, before?.rxBytes),
+        tx_bytes_per_s: rate(n.txBytes, before?.txBytes),
+      };
+    }),
+  };
+}
 
-  // GPUs
+type GpuApp = ReturnType<typeof parseGpuApps>[number];
+
+/** The GPUs from nvidia-smi (their processes are attributed later), or why there are none. */
+function gpuState(response: ProbeResponse, hasGpu: boolean | null, problems: string[]): { gpu: GpuState; gpuApps: GpuApp[] } {
   const gpuRc = response.exitCodes.get('gpu');
   const gpuRan = response.sections.has('gpu') || gpuRc !== undefined;
-  let gpu: GpuState = { available: false, reason: input.hasGpu ? 'nvidia-smi was not run' : null, gpus: [] };
+  let gpu: GpuState = { available: false, reason: hasGpu ? 'nvidia-smi was not run' : null, gpus: [] };
   const gpuApps = parseGpuApps(response.sections.get('gpuapps') ?? '');
-  const gpuMemByPid = new Map<number, number>();
-  for (const a of gpuApps) gpuMemByPid.set(a.pid, (gpuMemByPid.get(a.pid) ?? 0) + (a.usedMemoryMb ?? 0));
   if (gpuRan) {
     const text = response.sections.get('gpu') ?? '';
     const readings = gpuRc === 0 ? parseGpus(text) : [];
@@ -183,13 +234,26 @@ export function buildSnapshot(input: SnapshotInput): HostSnapshot {
         processes: [],
       }));
     }
-    if (!gpu.available && input.hasGpu !== false) problems.push(`GPU: ${gpu.reason}`);
-  } else if (input.hasGpu) {
+    if (!gpu.available && hasGpu !== false) problems.push(`GPU: ${gpu.reason}`);
+  } else if (hasGpu) {
     gpu = { available: false, reason: 'nvidia-smi not found', gpus: [] };
     problems.push('GPU: nvidia-smi not found');
   }
+  return { gpu, gpuApps };
+}
 
-  // tmux sessions and the processes under their panes
+/** tmux sessions and the processes under their panes; which session each process belongs to. */
+function tmuxSessions(
+  input: SnapshotInput,
+  proc: ProcReadings,
+  procCpu: Map<number, number | null>,
+  gpuApps: GpuApp[],
+  problems: string[],
+): { sessions: Session[]; sessionOfPid: Map<number, string> } {
+  const { response } = input;
+  const { procs, hostNow } = proc;
+  const gpuMemByPid = new Map<number, number>();
+  for (const a of gpuApps) gpuMemByPid.set(a.pid, (gpuMemByPid.get(a.pid) ?? 0) + (a.usedMemoryMb ?? 0));
   const tmuxRc = response.exitCodes.get('tmux');
   const tmuxText = response.sections.get('tmux') ?? '';
   const { sessions: tmuxSessions, panes } = parseTmux(tmuxText);
@@ -247,33 +311,21 @@ export function buildSnapshot(input: SnapshotInput): HostSnapshot {
       processes,
     } satisfies Session;
   });
+  return { sessions, sessionOfPid };
+}
 
-  if (gpu.available) {
-    const byUuid = new Map(gpu.gpus.map((g) => [g.uuid, g]));
-    for (const a of gpuApps) {
-      const target = (a.gpuUuid && byUuid.get(a.gpuUuid)) || (gpu.gpus.length === 1 ? gpu.gpus[0] : undefined);
-      target?.processes.push({
-        pid: a.pid,
-        process_name: a.processName,
-        used_memory_mb: a.usedMemoryMb,
-        session_id: sessionOfPid.get(a.pid) ?? null,
-      });
-    }
+/** Each GPU's compute processes, with the session each belongs to (when one does). */
+function attributeGpuProcesses(gpu: GpuState, gpuApps: GpuApp[], sessionOfPid: Map<number, string>): void {
+  const byUuid = new Map(gpu.gpus.map((g) => [g.uuid, g]));
+  for (const a of gpuApps) {
+    const target = (a.gpuUuid && byUuid.get(a.gpuUuid)) || (gpu.gpus.length === 1 ? gpu.gpus[0] : undefined);
+    target?.processes.push({
+      pid: a.pid,
+      process_name: a.processName,
+      used_memory_mb: a.usedMemoryMb,
+      session_id: sessionOfPid.get(a.pid) ?? null,
+    });
   }
-
-  const counters: Counters | null =
-    stat.total && uptime !== null
-      ? { uptime, cpu: stat, procTicks, net: new Map(net.map((n) => [n.iface, n])) }
-      : previous;
-  return {
-    metrics,
-    sessions,
-    gpu,
-    hasGpu: input.hasGpu === true || gpu.gpus.length > 0,
-    problems,
-    counters,
-    hostNow,
-  };
 }
 
 /** Every process under the given roots (the roots included), each once, walking /proc's ppid links. */

@@ -1,7 +1,7 @@
 /** Route guards: who may read, who may change. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { originAllowed } from '../app.js';
+import { originAllowed } from './origin.js';
 
 export const ErrorBody = Type.Object({ error: Type.String() }, { additionalProperties: true });
 

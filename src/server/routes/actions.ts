@@ -1,131 +1,97 @@
-/** Routes that change things: acknowledging alerts, killing sessions; and the audit trail they leave. */
+/**
+ * Routes that change things: acknowledging alerts, killing sessions. Each needs write access; what they did is
+ * in the audit trail (read at /api/audit, routes/read.ts).
+ */
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { Alert, Session } from '../../core/model.js';
-import { killOnHost } from '../kill.js';
-import { ErrorBody, requireRead, requireWrite } from '../http/guards.js';
+import { ErrorBody, requireWrite } from '../http/guards.js';
+
+const AckBody = Type.Optional(Type.Union([Type.Object({ note: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false }), Type.Null()]));
+
+export const ackRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { monitor } = app.deps;
+  app.post(
+    '/api/alerts/:id/ack',
+    { schema: { params: Type.Object({ id: Type.String({ maxLength: 100 }) }), body: AckBody, response: { 200: Alert, 404: ErrorBody } } },
+    async (req, reply) => {
+      const alert = monitor.acknowledgeAlert(req.params.id, req.caller.actor, req.body?.note ?? null);
+      return alert ?? reply.code(404).send({ error: `no alert '${req.params.id}'` });
+    },
+  );
+};
+
+const KillBody = Type.Optional(Type.Union([Type.Object({ confirm_token: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false }), Type.Null()]));
+const KillSchema = {
+  params: Type.Object({ id: Type.String({ maxLength: 2000 }) }),
+  body: KillBody,
+  response: {
+    200: Type.Object({ result: Type.Literal('killed'), detail: Type.String(), session: Session }),
+    428: Type.Object({ error: Type.String(), confirm_token: Type.String(), expires_at: Type.String(), session: Session }),
+    403: ErrorBody,
+    404: ErrorBody,
+    409: ErrorBody,
+    502: ErrorBody,
+  },
+};
+
+/**
+ * Two steps: without a confirm_token the answer is 428 with a single-use token bound to that session; with it,
+ * the session is killed on its host (kill.ts). Every step is audited.
+ */
+export const killRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { monitor, audit, confirmations } = app.deps;
+  const now = app.deps.now ?? Date.now;
+  const record = (req: FastifyRequest, action: string, target: string, result: string, detail: string | null) =>
+    audit.record(now(), req.caller.actor, action, target, result, detail);
+
+  /** The first step: a confirmation token for this session. */
+  const askConfirmation = (req: FastifyRequest, reply: FastifyReply, session: Session, target: string) => {
+    const issued = confirmations.issue(session);
+    record(req, 'kill-request', target, 'confirmation_issued', null);
+    return reply.code(428).send({
+      error: 'confirmation required: repeat the request with this confirm_token within 60 s',
+      confirm_token: issued.token,
+      expires_at: new Date(issued.expiresAt).toISOString(),
+      session,
+    });
+  };
+
+  /** The second step, once the token was redeemed: kill it on the host and answer with what happened. */
+  const kill = async (req: FastifyRequest, reply: FastifyReply, session: Session, target: string) => {
+    const outcome = await monitor.killSession(session);
+    if (!outcome) return reply.code(404).send({ error: `no host named '${session.host}'` });
+    record(req, 'kill', target, outcome.result, outcome.detail);
+    req.log.info({ session: session.id, result: outcome.result }, 'session kill');
+    if (outcome.result === 'killed') return { result: 'killed' as const, detail: outcome.detail, session };
+    if (outcome.result === 'gone') return reply.code(409).send({ error: `not killed: ${outcome.detail}` });
+    return reply.code(502).send({ error: `kill failed on ${session.host}: ${outcome.detail}` });
+  };
+
+  app.post('/api/sessions/:id/kill', { schema: KillSchema }, async (req, reply) => {
+    const session = monitor.session(req.params.id);
+    if (!session) {
+      record(req, 'kill', req.params.id, 'not_found', null);
+      return reply.code(404).send({ error: `no session '${req.params.id}'` });
+    }
+    const target = `${session.id}@${session.created_epoch}`;
+    const token = req.body?.confirm_token;
+    if (!token) return askConfirmation(req, reply, session, target);
+    const check = confirmations.redeem(token, session);
+    if (!check.ok) {
+      record(req, 'kill', target, 'refused', check.reason);
+      return reply.code(check.status).send({ error: check.reason });
+    }
+    return kill(req, reply, session, target);
+  });
+};
 
 export const actionRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { monitor } = app.deps;
-  const now = app.deps.now ?? Date.now;
-
-  app.register(async (scope) => {
-    const api = scope.withTypeProvider<TypeBoxTypeProvider>();
-    api.addHook('onRequest', requireRead);
-
-    api.get(
-      '/api/alerts',
-      {
-        schema: {
-          querystring: Type.Object({
-            state: Type.Union([Type.Literal('open'), Type.Literal('resolved'), Type.Literal('all')], { default: 'open' }),
-            acknowledged: Type.Optional(Type.Boolean()),
-            limit: Type.Integer({ minimum: 1, maximum: 10000, default: 500 }),
-          }),
-          response: { 200: Type.Array(Alert) },
-        },
-      },
-      async (req) => monitor.alerts.list(req.query),
-    );
-
-    api.get(
-      '/api/audit',
-      {
-        schema: {
-          querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 10000, default: 200 }) }),
-          response: {
-            200: Type.Array(
-              Type.Object({
-                id: Type.Integer(),
-                ts: Type.String(),
-                actor: Type.String(),
-                action: Type.String(),
-                target: Type.String(),
-                result: Type.String(),
-                detail: Type.Union([Type.String(), Type.Null()]),
-              }),
-            ),
-          },
-        },
-      },
-      async (req) => app.deps.audit.list(req.query.limit),
-    );
-  });
-
-  app.register(async (scope) => {
+  await app.register(async (scope) => {
     const api = scope.withTypeProvider<TypeBoxTypeProvider>();
     api.addHook('preHandler', requireWrite);
-
-    api.post(
-      '/api/alerts/:id/ack',
-      {
-        schema: {
-          params: Type.Object({ id: Type.String({ maxLength: 100 }) }),
-          body: Type.Optional(Type.Union([Type.Object({ note: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false }), Type.Null()])),
-          response: { 200: Alert, 404: ErrorBody },
-        },
-      },
-      async (req, reply) => {
-        const alert = monitor.alerts.acknowledge(req.params.id, req.caller.actor, req.body?.note ?? null);
-        if (!alert) return reply.code(404).send({ error: `no alert '${req.params.id}'` });
-        monitor.emit('alert', { event: 'alert_acked', data: alert });
-        return alert;
-      },
-    );
-
-    api.post(
-      '/api/sessions/:id/kill',
-      {
-        schema: {
-          params: Type.Object({ id: Type.String({ maxLength: 2000 }) }),
-          body: Type.Optional(Type.Union([Type.Object({ confirm_token: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false }), Type.Null()])),
-          response: {
-            200: Type.Object({ result: Type.Literal('killed'), detail: Type.String(), session: Session }),
-            428: Type.Object({ error: Type.String(), confirm_token: Type.String(), expires_at: Type.String(), session: Session }),
-            403: ErrorBody,
-            404: ErrorBody,
-            409: ErrorBody,
-            502: ErrorBody,
-          },
-        },
-      },
-      async (req, reply) => {
-        const session = monitor.session(req.params.id);
-        const { audit } = app.deps;
-        if (!session) {
-          audit.record(now(), req.caller.actor, 'kill', req.params.id, 'not_found', null);
-          return reply.code(404).send({ error: `no session '${req.params.id}'` });
-        }
-        const target = `${session.id}@${session.created_epoch}`;
-        const token = req.body?.confirm_token;
-        if (!token) {
-          const issued = app.deps.confirmations.issue(session);
-          audit.record(now(), req.caller.actor, 'kill-request', target, 'confirmation_issued', null);
-          return reply.code(428).send({
-            error: 'confirmation required: repeat the request with this confirm_token within 60 s',
-            confirm_token: issued.token,
-            expires_at: new Date(issued.expiresAt).toISOString(),
-            session,
-          });
-        }
-        const check = app.deps.confirmations.redeem(token, session);
-        if (!check.ok) {
-          audit.record(now(), req.caller.actor, 'kill', target, 'refused', check.reason);
-          return reply.code(check.status).send({ error: check.reason });
-        }
-        const runtime = monitor.poller.runtime(session.host);
-        if (!runtime) return reply.code(404).send({ error: `no host named '${session.host}'` });
-        const outcome = await killOnHost(runtime.transport, session, runtime.config.gate === true, monitor.config.ssh.timeout * 1000);
-        audit.record(now(), req.caller.actor, 'kill', target, outcome.result, outcome.detail);
-        req.log.info({ session: session.id, result: outcome.result }, 'session kill');
-        if (outcome.result === 'killed') {
-          // Drop it from the live view now rather than at the next poll.
-          runtime.host = { ...runtime.host, sessions: runtime.host.sessions.filter((s) => s.id !== session.id) };
-          return { result: 'killed' as const, detail: outcome.detail, session };
-        }
-        if (outcome.result === 'gone') return reply.code(409).send({ error: `not killed: ${outcome.detail}` });
-        return reply.code(502).send({ error: `kill failed on ${session.host}: ${outcome.detail}` });
-      },
-    );
+    await api.register(ackRoutes);
+    await api.register(killRoutes);
   });
 };

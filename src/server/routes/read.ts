@@ -1,9 +1,13 @@
-/** Read-only REST routes: health, fleet, hosts, sessions, history, config. */
+/**
+ * Read-only REST routes, one plugin per resource: health; fleet summary and hosts (with history); sessions;
+ * alerts and the audit trail; the server's config and public key. All but /health need read access.
+ */
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { readFileSync } from 'node:fs';
-import { Type } from '@sinclair/typebox';
-import { FleetSummary, Host, Session } from '../../core/model.js';
+import { Type, type Static } from '@sinclair/typebox';
+import type { FleetConfig } from '../../core/config.js';
+import { Alert, FleetSummary, Host, Session } from '../../core/model.js';
 import { HISTORY_METRICS } from '../store/repositories.js';
 import { ErrorBody, requireRead } from '../http/guards.js';
 
@@ -37,164 +41,194 @@ export function parseSince(value: string | undefined, now: number, fallbackMs: n
   return Number.isFinite(t) ? t : null;
 }
 
-export const readRoutes: FastifyPluginAsyncTypebox = async (app) => {
+/**
+ * A list from the body cache (serialized once per cycle, gzip'd when the client takes it); the route's schema
+ * still documents the shape.
+ */
+function sendList(req: FastifyRequest, reply: FastifyReply, key: string, build: () => unknown) {
+  const gzip = acceptsGzip(req.headers['accept-encoding']);
+  const body = req.server.deps.bodies.get(key, build, gzip ? 'gzip' : 'identity');
+  reply.header('vary', 'accept-encoding').type('application/json; charset=utf-8');
+  if (gzip) reply.header('content-encoding', 'gzip');
+  return reply.send(body as never);
+}
+
+const HealthReply = Type.Object({
+  status: Type.Literal('ok'),
+  version: Type.String(),
+  hosts: Type.Integer(),
+  last_cycle_at: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { monitor, config, version } = app.deps;
+  app.get('/health', { schema: { response: { 200: HealthReply } } }, async () => ({
+    status: 'ok' as const,
+    version: version ?? '0.0.0',
+    hosts: config.hosts.length,
+    last_cycle_at: monitor.summary().last_cycle_at,
+  }));
+};
+
+const HostParams = Type.Object({ hostname: Type.String() });
+const HistoryQuery = Type.Object({
+  metric: Type.Union(HISTORY_METRICS.map((m) => Type.Literal(m)), { default: 'cpu_percent' }),
+  since: Type.Optional(Type.String({ description: 'ISO 8601 time or a duration such as 1h, 1d, 7d' })),
+  until: Type.Optional(Type.String()),
+  points: Type.Integer({ minimum: 2, maximum: 5000, default: 500 }),
+});
+const HistoryReply = Type.Object({
+  host: Type.String(),
+  metric: Type.String(),
+  since: Type.String(),
+  until: Type.String(),
+  points: Type.Array(Type.Object({ t: Type.String(), v: Type.Union([Type.Number(), Type.Null()]) })),
+});
+
+/** The fleet summary, the hosts, and one host's stored history. */
+export const hostRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { monitor } = app.deps;
   const now = app.deps.now ?? Date.now;
 
-  app.get(
-    '/health',
-    {
-      schema: {
-        response: {
-          200: Type.Object({
-            status: Type.Literal('ok'),
-            version: Type.String(),
-            hosts: Type.Integer(),
-            last_cycle_at: Type.Union([Type.String(), Type.Null()]),
-          }),
-        },
-      },
-    },
-    async () => ({ status: 'ok' as const, version: version ?? '0.0.0', hosts: config.hosts.length, last_cycle_at: monitor.summary().last_cycle_at }),
-  );
+  app.get('/api/summary', { schema: { response: { 200: FleetSummary } } }, async () => monitor.summary());
 
-  app.register(async (scope) => {
+  app.get('/api/hosts', { schema: { response: { 200: Type.Array(Host) } } }, async (req, reply) => sendList(req, reply, 'hosts', () => monitor.hosts()));
+
+  app.get('/api/hosts/:hostname', { schema: { params: HostParams, response: { 200: Host, 404: ErrorBody } } }, async (req, reply) => {
+    const host = monitor.host(req.params.hostname);
+    return host ?? reply.code(404).send({ error: `no host named '${req.params.hostname}'` });
+  });
+
+  app.get(
+    '/api/hosts/:hostname/history',
+    { schema: { params: HostParams, querystring: HistoryQuery, response: { 200: HistoryReply, 400: ErrorBody, 404: ErrorBody } } },
+    async (req, reply) => {
+      const { hostname } = req.params;
+      if (!monitor.host(hostname)) return reply.code(404).send({ error: `no host named '${hostname}'` });
+      const range = historyRange(req.query, now());
+      if (!range) return reply.code(400).send({ error: 'since/until must be ISO 8601 times or durations like 1h, and since before until' });
+      const points = monitor.samples.history(hostname, req.query.metric, range.since, range.until, req.query.points);
+      return {
+        host: hostname,
+        metric: req.query.metric,
+        since: new Date(range.since).toISOString(),
+        until: new Date(range.until).toISOString(),
+        points: points.map((p) => ({ t: new Date(p.t).toISOString(), v: p.v === null ? null : Math.round(p.v * 100) / 100 })),
+      };
+    },
+  );
+};
+
+/** The time range a history query asks for (the last hour by default), or null when it makes no sense. */
+export function historyRange(query: Pick<Static<typeof HistoryQuery>, 'since' | 'until'>, now: number): { since: number; until: number } | null {
+  const since = parseSince(query.since, now, 3600_000);
+  const until = query.until === undefined ? now : Date.parse(query.until);
+  if (since === null || !Number.isFinite(until) || since >= until) return null;
+  return { since, until };
+}
+
+const SessionsQuery = Type.Object({
+  status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('legacy')])),
+  host: Type.Optional(Type.String()),
+});
+
+export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { monitor } = app.deps;
+
+  app.get('/api/sessions', { schema: { querystring: SessionsQuery, response: { 200: Type.Array(Session) } } }, async (req, reply) => {
+    const { status, host } = req.query;
+    if (host !== undefined) return monitor.sessions(status).filter((s) => s.host === host);
+    return sendList(req, reply, `sessions:${status ?? 'all'}`, () => monitor.sessions(status));
+  });
+
+  app.get(
+    '/api/sessions/:id',
+    { schema: { params: Type.Object({ id: Type.String() }), response: { 200: Session, 404: ErrorBody } } },
+    async (req, reply) => monitor.session(req.params.id) ?? reply.code(404).send({ error: `no session '${req.params.id}'` }),
+  );
+};
+
+const AlertsQuery = Type.Object({
+  state: Type.Union([Type.Literal('open'), Type.Literal('resolved'), Type.Literal('all')], { default: 'open' }),
+  acknowledged: Type.Optional(Type.Boolean()),
+  limit: Type.Integer({ minimum: 1, maximum: 10000, default: 500 }),
+});
+const AuditReply = Type.Array(
+  Type.Object({
+    id: Type.Integer(),
+    ts: Type.String(),
+    actor: Type.String(),
+    action: Type.String(),
+    target: Type.String(),
+    result: Type.String(),
+    detail: Type.Union([Type.String(), Type.Null()]),
+  }),
+);
+
+/** Alerts, and the audit trail the changing routes leave. */
+export const alertAuditRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { monitor, audit } = app.deps;
+
+  app.get('/api/alerts', { schema: { querystring: AlertsQuery, response: { 200: Type.Array(Alert) } } }, async (req) => monitor.alerts.list(req.query));
+
+  app.get(
+    '/api/audit',
+    { schema: { querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 10000, default: 200 }) }), response: { 200: AuditReply } } },
+    async (req) => audit.list(req.query.limit),
+  );
+};
+
+const ConfigReply = Type.Object({
+  polling_interval_seconds: Type.Number(),
+  legacy_threshold_hours: Type.Number(),
+  offline_after_failures: Type.Integer(),
+  alerts: Type.Record(Type.String(), Type.Union([Type.Number(), Type.Boolean()])),
+  ssh: Type.Object({ user: Type.String(), timeout: Type.Number(), port: Type.Integer(), host_key_policy: Type.String() }),
+  server: Type.Object({ public_read: Type.Boolean(), history_retention_days: Type.Number(), auth_required_for_changes: Type.Boolean() }),
+  hosts: Type.Array(Type.Object({ name: Type.String(), address: Type.String(), has_gpu: Type.Union([Type.Boolean(), Type.Null()]), pinned: Type.Boolean(), gate: Type.Boolean(), transport: Type.String() })),
+});
+
+/** The configuration as the dashboard shows it. No secrets: no token, no key paths, no known_hosts contents. */
+export function publicConfig(config: FleetConfig, publicRead: boolean): Static<typeof ConfigReply> {
+  return {
+    polling_interval_seconds: config.polling_interval_seconds,
+    legacy_threshold_hours: config.legacy_threshold_hours,
+    offline_after_failures: config.offline_after_failures,
+    alerts: { ...config.alerts },
+    ssh: {
+      user: config.ssh.user,
+      timeout: config.ssh.timeout,
+      port: config.ssh.port,
+      host_key_policy: config.ssh.accept_unknown_host_keys ? 'accept-any (insecure)' : config.ssh.known_hosts ? 'known_hosts' : 'pinned or trust-on-first-use',
+    },
+    server: { public_read: publicRead, history_retention_days: config.server.history_retention_days, auth_required_for_changes: true },
+    hosts: config.hosts.map((h) => ({ name: h.name, address: h.address, has_gpu: h.has_gpu, pinned: Boolean(h.host_key), gate: h.gate === true, transport: h.transport ?? 'ssh' })),
+  };
+}
+
+/** The server's configuration, and the fleet's public key. */
+export const configRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { config } = app.deps;
+
+  // The fleet's public key, for `fleetmon keys deploy --from-server URL`. Only the .pub is ever read.
+  app.get('/api/public-key', { schema: { response: { 200: Type.String(), 404: ErrorBody } } }, async (_req, reply) => {
+    const path = config.ssh.key_path ? `${config.ssh.key_path}.pub` : null;
+    const line = path ? readPublicKey(path) : null;
+    if (!line) return reply.code(404).send({ error: `no public key: set ssh.key_path (the server reads only ${path ?? 'KEY_PATH.pub'})` });
+    return reply.type('text/plain; charset=utf-8').send(`${line}\n`);
+  });
+
+  app.get('/api/config', { schema: { response: { 200: ConfigReply } } }, async () => publicConfig(config, app.deps.publicRead));
+};
+
+export const readRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  await app.register(healthRoutes);
+  await app.register(async (scope) => {
     const api = scope.withTypeProvider<TypeBoxTypeProvider>();
     api.addHook('onRequest', requireRead);
-
-    api.get('/api/summary', { schema: { response: { 200: FleetSummary } } }, async () => monitor.summary());
-
-    // Lists come pre-serialized from the monitor (once per cycle); the schema still documents the shape.
-    const sendList = (req: FastifyRequest, reply: FastifyReply, key: string, build: () => unknown) => {
-      const gzip = acceptsGzip(req.headers['accept-encoding']);
-      const body = monitor.listBody(key, build, gzip ? 'gzip' : 'identity');
-      reply.header('vary', 'accept-encoding').type('application/json; charset=utf-8');
-      if (gzip) reply.header('content-encoding', 'gzip');
-      return reply.send(body as never);
-    };
-
-    api.get('/api/hosts', { schema: { response: { 200: Type.Array(Host) } } }, async (req, reply) => sendList(req, reply, 'hosts', () => monitor.hosts()));
-
-    api.get(
-      '/api/hosts/:hostname',
-      { schema: { params: Type.Object({ hostname: Type.String() }), response: { 200: Host, 404: ErrorBody } } },
-      async (req, reply) => {
-        const host = monitor.host(req.params.hostname);
-        return host ?? reply.code(404).send({ error: `no host named '${req.params.hostname}'` });
-      },
-    );
-
-    api.get(
-      '/api/hosts/:hostname/history',
-      {
-        schema: {
-          params: Type.Object({ hostname: Type.String() }),
-          querystring: Type.Object({
-            metric: Type.Union(HISTORY_METRICS.map((m) => Type.Literal(m)), { default: 'cpu_percent' }),
-            since: Type.Optional(Type.String({ description: 'ISO 8601 time or a duration such as 1h, 1d, 7d' })),
-            until: Type.Optional(Type.String()),
-            points: Type.Integer({ minimum: 2, maximum: 5000, default: 500 }),
-          }),
-          response: {
-            200: Type.Object({
-              host: Type.String(),
-              metric: Type.String(),
-              since: Type.String(),
-              until: Type.String(),
-              points: Type.Array(Type.Object({ t: Type.String(), v: Type.Union([Type.Number(), Type.Null()]) })),
-            }),
-            400: ErrorBody,
-            404: ErrorBody,
-          },
-        },
-      },
-      async (req, reply) => {
-        const { hostname } = req.params;
-        if (!monitor.host(hostname)) return reply.code(404).send({ error: `no host named '${hostname}'` });
-        const t = now();
-        const since = parseSince(req.query.since, t, 3600_000);
-        const until = req.query.until === undefined ? t : Date.parse(req.query.until);
-        if (since === null || !Number.isFinite(until) || since >= until) {
-          return reply.code(400).send({ error: 'since/until must be ISO 8601 times or durations like 1h, and since before until' });
-        }
-        const points = monitor.samples.history(hostname, req.query.metric, since, until, req.query.points);
-        return {
-          host: hostname,
-          metric: req.query.metric,
-          since: new Date(since).toISOString(),
-          until: new Date(until).toISOString(),
-          points: points.map((p) => ({ t: new Date(p.t).toISOString(), v: p.v === null ? null : Math.round(p.v * 100) / 100 })),
-        };
-      },
-    );
-
-    api.get(
-      '/api/sessions',
-      {
-        schema: {
-          querystring: Type.Object({ status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('legacy')])), host: Type.Optional(Type.String()) }),
-          response: { 200: Type.Array(Session) },
-        },
-      },
-      async (req, reply) => {
-        const { status, host } = req.query;
-        if (host !== undefined) return monitor.sessions(status).filter((s) => s.host === host);
-        return sendList(req, reply, `sessions:${status ?? 'all'}`, () => monitor.sessions(status));
-      },
-    );
-
-    api.get(
-      '/api/sessions/:id',
-      { schema: { params: Type.Object({ id: Type.String() }), response: { 200: Session, 404: ErrorBody } } },
-      async (req, reply) => monitor.session(req.params.id) ?? reply.code(404).send({ error: `no session '${req.params.id}'` }),
-    );
-
-    // The fleet's public key, for `fleetmon keys deploy --from-server URL`. Only the .pub is ever read.
-    api.get(
-      '/api/public-key',
-      { schema: { response: { 200: Type.String(), 404: ErrorBody } } },
-      async (_req, reply) => {
-        const path = config.ssh.key_path ? `${config.ssh.key_path}.pub` : null;
-        const line = path ? readPublicKey(path) : null;
-        if (!line) {
-          return reply.code(404).send({ error: `no public key: set ssh.key_path (the server reads only ${path ?? 'KEY_PATH.pub'})` });
-        }
-        return reply.type('text/plain; charset=utf-8').send(`${line}\n`);
-      },
-    );
-
-    api.get(
-      '/api/config',
-      {
-        schema: {
-          response: {
-            200: Type.Object({
-              polling_interval_seconds: Type.Number(),
-              legacy_threshold_hours: Type.Number(),
-              offline_after_failures: Type.Integer(),
-              alerts: Type.Record(Type.String(), Type.Union([Type.Number(), Type.Boolean()])),
-              ssh: Type.Object({ user: Type.String(), timeout: Type.Number(), port: Type.Integer(), host_key_policy: Type.String() }),
-              server: Type.Object({ public_read: Type.Boolean(), history_retention_days: Type.Number(), auth_required_for_changes: Type.Boolean() }),
-              hosts: Type.Array(Type.Object({ name: Type.String(), address: Type.String(), has_gpu: Type.Union([Type.Boolean(), Type.Null()]), pinned: Type.Boolean(), gate: Type.Boolean(), transport: Type.String() })),
-            }),
-          },
-        },
-      },
-      // No secrets: no token, no key paths, no known_hosts contents.
-      async () => ({
-        polling_interval_seconds: config.polling_interval_seconds,
-        legacy_threshold_hours: config.legacy_threshold_hours,
-        offline_after_failures: config.offline_after_failures,
-        alerts: { ...config.alerts },
-        ssh: {
-          user: config.ssh.user,
-          timeout: config.ssh.timeout,
-          port: config.ssh.port,
-          host_key_policy: config.ssh.accept_unknown_host_keys ? 'accept-any (insecure)' : config.ssh.known_hosts ? 'known_hosts' : 'pinned or trust-on-first-use',
-        },
-        server: { public_read: app.deps.publicRead, history_retention_days: config.server.history_retention_days, auth_required_for_changes: true },
-        hosts: config.hosts.map((h) => ({ name: h.name, address: h.address, has_gpu: h.has_gpu, pinned: Boolean(h.host_key), gate: h.gate === true, transport: h.transport ?? 'ssh' })),
-      }),
-    );
+    await api.register(hostRoutes);
+    await api.register(sessionRoutes);
+    await api.register(alertAuditRoutes);
+    await api.register(configRoutes);
   });
 };

@@ -8,14 +8,14 @@
 import { gzipSync } from 'node:zlib';
 import type { FastifyPluginAsync } from 'fastify';
 import type { WebSocket } from 'ws';
-import { originAllowed } from '../app.js';
-import type { AlertEvent } from '../alerts/service.js';
+import { originAllowed } from '../http/origin.js';
+import type { AlertEvent } from '../alerts/events.js';
 
 export const wsRoutes: FastifyPluginAsync = async (app) => {
   const clients = new Set<WebSocket>();
   const gzipClients = new WeakSet<WebSocket>();
   const sessionOf = new Map<WebSocket, string>();
-  const { monitor, sessions } = app.deps;
+  const { monitor, sessions, bodies } = app.deps;
   // Signing out closes that browser session's sockets too.
   const onSessionEnded = (id: string) => {
     for (const [ws, sid] of sessionOf) if (sid === id) ws.close(4001, 'signed out');
@@ -36,7 +36,7 @@ export const wsRoutes: FastifyPluginAsync = async (app) => {
   const hostsUpdate = () =>
     Buffer.concat([
       Buffer.from('{"event":"hosts_update","data":'),
-      monitor.listBody('hosts', () => monitor.hosts()),
+      bodies.get('hosts', () => monitor.hosts()),
       Buffer.from(`,"summary":${JSON.stringify(monitor.summary())}}`),
     ]);
   // The update goes out on the next turn of the event loop, not in the one that stored the cycle, so requests that

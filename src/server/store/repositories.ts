@@ -54,42 +54,44 @@ export class SampleRepository {
   }
 
   /**
-   * One cycle in one transaction: a sample row per host and per session, then `extra` (alert evaluation). With
-   * `states`, each host's whole snapshot is saved too, for the next start to show until its first poll; that is
-   * most of a cycle's bytes, so the monitor saves states every few minutes and at shutdown, not every cycle.
+   * One cycle in one transaction: a sample row per host and per session. With `states`, each host's whole snapshot
+   * is saved too, for the next start to show until its first poll; that is most of a cycle's bytes, so the monitor
+   * saves states every few minutes and at shutdown, not every cycle.
    */
-  writeCycle(ts: number, hosts: Host[], extra?: () => void, opts: { states?: boolean } = {}): void {
+  writeCycle(ts: number, hosts: Host[], opts: { states?: boolean } = {}): void {
+    this.db.transaction(() => this.insertCycle(ts, hosts, opts))();
+  }
+
+  /** writeCycle's rows, for a caller that already holds a transaction (Store.writeCycle adds the alert changes). */
+  insertCycle(ts: number, hosts: Host[], opts: { states?: boolean } = {}): void {
     const states = opts.states ?? true;
-    this.db.transaction(() => {
-      for (const h of hosts) {
-        const m = h.metrics;
-        const gpus = h.gpu.gpus;
-        const fresh = h.status === 'online' || h.status === 'degraded';
-        this.insertHost.run({
-          ts,
-          host: h.name,
-          status: h.status,
-          cpu_percent: fresh ? (m?.cpu_percent ?? null) : null,
-          memory_percent: fresh ? (m?.memory_percent ?? null) : null,
-          memory_used_mb: fresh ? (m?.memory_used_mb ?? null) : null,
-          load_1: fresh ? (m?.load_1 ?? null) : null,
-          net_rx_bps: fresh ? sum(m?.network.map((n) => n.rx_bytes_per_s) ?? []) : null,
-          net_tx_bps: fresh ? sum(m?.network.map((n) => n.tx_bytes_per_s) ?? []) : null,
-          gpu_temp_max: fresh ? max(gpus.map((g) => g.temperature_c)) : null,
-          gpu_power_w: fresh ? sum(gpus.map((g) => g.power_draw_w)) : null,
-          gpu_util_percent: fresh ? max(gpus.map((g) => g.utilization_percent)) : null,
-          gpu_memory_percent: fresh ? max(gpus.map((g) => g.memory_percent)) : null,
-          session_count: h.sessions.length,
-        });
-        if (fresh) {
-          for (const s of h.sessions) {
-            this.insertSession.run(ts, h.name, s.id, s.cpu_percent, s.memory_rss_mb, s.gpu_memory_mb, s.attached ? 1 : 0);
-          }
+    for (const h of hosts) {
+      const m = h.metrics;
+      const gpus = h.gpu.gpus;
+      const fresh = h.status === 'online' || h.status === 'degraded';
+      this.insertHost.run({
+        ts,
+        host: h.name,
+        status: h.status,
+        cpu_percent: fresh ? (m?.cpu_percent ?? null) : null,
+        memory_percent: fresh ? (m?.memory_percent ?? null) : null,
+        memory_used_mb: fresh ? (m?.memory_used_mb ?? null) : null,
+        load_1: fresh ? (m?.load_1 ?? null) : null,
+        net_rx_bps: fresh ? sum(m?.network.map((n) => n.rx_bytes_per_s) ?? []) : null,
+        net_tx_bps: fresh ? sum(m?.network.map((n) => n.tx_bytes_per_s) ?? []) : null,
+        gpu_temp_max: fresh ? max(gpus.map((g) => g.temperature_c)) : null,
+        gpu_power_w: fresh ? sum(gpus.map((g) => g.power_draw_w)) : null,
+        gpu_util_percent: fresh ? max(gpus.map((g) => g.utilization_percent)) : null,
+        gpu_memory_percent: fresh ? max(gpus.map((g) => g.memory_percent)) : null,
+        session_count: h.sessions.length,
+      });
+      if (fresh) {
+        for (const s of h.sessions) {
+          this.insertSession.run(ts, h.name, s.id, s.cpu_percent, s.memory_rss_mb, s.gpu_memory_mb, s.attached ? 1 : 0);
         }
       }
-      if (states) this.upsertStates(ts, hosts);
-      extra?.();
-    })();
+    }
+    if (states) this.upsertStates(ts, hosts);
   }
 
   /** Each host's whole snapshot, in one transaction (the monitor's shutdown). */

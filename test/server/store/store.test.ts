@@ -96,8 +96,8 @@ test('host snapshots are saved when a cycle asks for it or at shutdown, and come
   try {
     const { db } = openDatabase(dir.path);
     const samples = new SampleRepository(db);
-    samples.writeCycle(1000, [host('a', 10)], undefined, { states: true });
-    samples.writeCycle(2000, [host('a', 20)], undefined, { states: false });
+    samples.writeCycle(1000, [host('a', 10)], { states: true });
+    samples.writeCycle(2000, [host('a', 20)], { states: false });
     assert.equal(samples.lastStates().get('a')?.metrics?.cpu_percent, 10, 'a cycle without states keeps the saved one');
     const rows = db.prepare('SELECT COUNT(*) AS n FROM host_samples').get() as { n: number };
     assert.equal(rows.n, 2, 'samples are written every cycle all the same');

@@ -1,13 +1,13 @@
 /**
- * Alerts in SQLite: applies the pure evaluation's changes inside the poll cycle's transaction, and records
- * acknowledgements. Acks and resolved history survive restarts because they only live here.
+ * Alerts in SQLite: the open alerts the pure evaluation starts from, the changes it returns applied (inside the
+ * poll cycle's transaction), and acknowledgements. Acks and resolved history survive restarts because they only
+ * live here.
  */
-import { createHash } from 'node:crypto';
-import type { FleetConfig } from '../../core/config.js';
 import type { Alert, AlertType, Severity } from '../../core/model.js';
 import { iso } from '../../core/model.js';
-import type { Db } from '../store/db.js';
-import { evaluateOrDisable, type Condition, type HostView, type OpenAlert } from './evaluate.js';
+import type { AlertChanges, OpenAlert } from '../alerts/evaluate.js';
+import { alertId, type AlertEvent } from '../alerts/events.js';
+import type { Db } from './db.js';
 
 interface AlertRow {
   id: string;
@@ -29,11 +29,11 @@ interface AlertRow {
   ack_note: string | null;
 }
 
-export type AlertEvent =
-  | { event: 'alert_new'; data: Alert }
-  | { event: 'alert_cleared'; data: { id: string } }
-  | { event: 'alert_updated'; data: Alert }
-  | { event: 'alert_acked'; data: Alert };
+export interface AlertFilter {
+  state?: 'open' | 'resolved' | 'all';
+  acknowledged?: boolean;
+  limit?: number;
+}
 
 export function toAlert(r: AlertRow): Alert {
   return {
@@ -57,23 +57,17 @@ export function toAlert(r: AlertRow): Alert {
   };
 }
 
-export function alertId(conditionKey: string, createdAt: number): string {
-  return `a${createHash('sha256').update(conditionKey).digest('hex').slice(0, 10)}${createdAt.toString(36)}`;
-}
-
-export class AlertService {
+export class AlertRepository {
   private readonly selectOpen;
   private readonly insert;
   private readonly update;
   private readonly resolve;
   private readonly ackStmt;
   private readonly byId;
+  /** One statement per filter shape (at most six), each prepared on first use. */
+  private readonly listStmts = new Map<string, ReturnType<Db['prepare']>>();
 
-  constructor(
-    private readonly db: Db,
-    private readonly config: FleetConfig,
-    private readonly now: () => number,
-  ) {
+  constructor(private readonly db: Db) {
     this.selectOpen = db.prepare(`SELECT * FROM alerts WHERE state = 'open' ORDER BY created_at`);
     this.insert = db.prepare(`INSERT INTO alerts (id, condition_key, type, severity, host, session, gpu_index, message, value,
       threshold, state, created_at, last_seen_at) VALUES (@id, @conditionKey, @type, @severity, @host, @session, @gpuIndex,
@@ -87,10 +81,9 @@ export class AlertService {
     this.byId = db.prepare('SELECT * FROM alerts WHERE id = ?');
   }
 
-  /** Must run inside the cycle's transaction. Returns the events to publish after it commits. */
-  evaluate(views: HostView[], at: number): AlertEvent[] {
-    const rows = this.selectOpen.all() as AlertRow[];
-    const open: OpenAlert[] = rows.map((r) => ({
+  /** The open alerts, as the pure evaluation takes them. */
+  open(): OpenAlert[] {
+    return (this.selectOpen.all() as AlertRow[]).map((r) => ({
       id: r.id,
       conditionKey: r.condition_key,
       type: r.type,
@@ -98,7 +91,10 @@ export class AlertService {
       value: r.value,
       message: r.message,
     }));
-    const changes = evaluateOrDisable(views, open, this.config.alerts);
+  }
+
+  /** Writes an evaluation's changes; run it inside the cycle's transaction. Returns the events to publish after it commits. */
+  apply(changes: AlertChanges, at: number): AlertEvent[] {
     const events: AlertEvent[] = [];
     for (const c of changes.raise) {
       const id = alertId(c.conditionKey, at);
@@ -121,25 +117,25 @@ export class AlertService {
     return row ? toAlert(row) : undefined;
   }
 
-  list(filter: { state?: 'open' | 'resolved' | 'all'; acknowledged?: boolean; limit?: number } = {}): Alert[] {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.state && filter.state !== 'all') {
-      where.push('state = ?');
-      params.push(filter.state);
+  list(filter: AlertFilter = {}): Alert[] {
+    const state = filter.state && filter.state !== 'all' ? filter.state : null;
+    const shape = `${state !== null}|${filter.acknowledged ?? ''}`;
+    let stmt = this.listStmts.get(shape);
+    if (!stmt) {
+      const where: string[] = [];
+      if (state !== null) where.push('state = @state');
+      if (filter.acknowledged !== undefined) where.push(filter.acknowledged ? 'acknowledged_at IS NOT NULL' : 'acknowledged_at IS NULL');
+      stmt = this.db.prepare(`SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC LIMIT @limit`);
+      this.listStmts.set(shape, stmt);
     }
-    if (filter.acknowledged !== undefined) where.push(filter.acknowledged ? 'acknowledged_at IS NOT NULL' : 'acknowledged_at IS NULL');
-    const sql = `SELECT * FROM alerts ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC LIMIT ?`;
-    params.push(filter.limit ?? 1000);
-    return (this.db.prepare(sql).all(...params) as AlertRow[]).map(toAlert);
+    const params = state !== null ? { state, limit: filter.limit ?? 1000 } : { limit: filter.limit ?? 1000 };
+    return (stmt.all(params) as AlertRow[]).map(toAlert);
   }
 
   /** Idempotent: acknowledging twice keeps the first time and author; a later note replaces the earlier one. */
-  acknowledge(id: string, by: string, note: string | null): Alert | undefined {
-    const result = this.ackStmt.run(this.now(), by, note, id);
+  acknowledge(id: string, by: string, note: string | null, at: number): Alert | undefined {
+    const result = this.ackStmt.run(at, by, note, id);
     if (result.changes === 0) return undefined;
     return this.get(id);
   }
 }
-
-export type { Condition };

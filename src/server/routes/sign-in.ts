@@ -1,11 +1,12 @@
 /** Dashboard sign-in: the API token is exchanged for a server-side session cookie. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { COOKIE_NAME, tokensEqual } from '../auth.js';
-import { originAllowed } from '../app.js';
+import { tokensEqual } from '../../core/api-token.js';
+import { COOKIE_NAME } from '../http/browser-sessions.js';
+import { originAllowed } from '../http/origin.js';
 import { ErrorBody } from '../http/guards.js';
 
-export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
+export const signInRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { sessions, limiter, token } = app.deps;
 
   app.post(

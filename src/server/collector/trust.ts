@@ -1,0 +1,37 @@
+/**
+ * Which host keys the collector accepts. A key pinned in the config (host_key) must match; otherwise the key
+ * recorded on first use must; otherwise (trust on first use) the first key seen is recorded and accepted, unless
+ * ssh.accept_unknown_host_keys accepts any key without recording it.
+ */
+import type { Logger } from 'pino';
+import type { HostConfig } from '../../core/config.js';
+import type { HostKeyPolicy } from './transport.js';
+
+/** Where keys seen on first use are kept (the store's HostKeyRepository). */
+export interface KnownHostKeys {
+  find(host: string): { fingerprint: string; keyType: string } | undefined;
+  remember(host: string, fingerprint: string, keyType: string, now: number): void;
+}
+
+export interface TrustOptions {
+  known: KnownHostKeys;
+  acceptUnknown: boolean;
+  now: () => number;
+  log: Logger;
+}
+
+export function hostKeyPolicy(h: HostConfig, opts: TrustOptions): HostKeyPolicy {
+  const { known, log } = opts;
+  return {
+    pinned: h.host_key ?? known.find(h.name)?.fingerprint ?? null,
+    onUnpinned: (fingerprint, keyType) => {
+      if (opts.acceptUnknown) return true;
+      // Trust on first use: the first key seen is recorded and every later connection must present it.
+      const seen = known.find(h.name);
+      if (seen) return seen.fingerprint === fingerprint;
+      known.remember(h.name, fingerprint, keyType, opts.now());
+      log.warn({ host: h.name, fingerprint }, 'host key recorded on first use; pin it with host_key in the config');
+      return true;
+    },
+  };
+}

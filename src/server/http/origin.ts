@@ -1,0 +1,20 @@
+/**
+ * Host and Origin checks. Host: bound to loopback, only loopback names may be used to reach us (DNS rebinding).
+ * Origin: cookie-authenticated changes, sign-ins and WebSockets must come from the exact origin we serve.
+ */
+import type { FastifyRequest } from 'fastify';
+import { isLoopback } from '../../core/config.js';
+
+/** Whether a Host header names this machine's loopback (or is absent: HTTP/1.0 clients send none). */
+export function loopbackHostAllowed(hostHeader: string | undefined): boolean {
+  const name = (hostHeader ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  return !name || isLoopback(name) || name === '::1';
+}
+
+/** The exact origin the browser must send with cookie-authenticated changes. */
+export function originAllowed(req: FastifyRequest): boolean {
+  const origin = req.headers.origin;
+  const host = req.headers.host;
+  if (!origin || !host) return false;
+  return origin === `http://${host}` || origin === `https://${host}`;
+}

@@ -1,0 +1,41 @@
+/**
+ * The store as the monitor sees it: each repository, and one poll cycle written in one transaction (samples and
+ * states, then the alert changes the pure evaluation returned). Nothing here decides anything about alerts.
+ */
+import type { Host } from '../../core/model.js';
+import type { AlertChanges } from '../alerts/evaluate.js';
+import type { AlertEvent } from '../alerts/events.js';
+import { AlertRepository } from './alert-repository.js';
+import type { Db } from './db.js';
+import { HostKeyRepository, SampleRepository } from './repositories.js';
+
+export interface CycleWrite {
+  /** The cycle's start: the samples' timestamp. */
+  ts: number;
+  hosts: Host[];
+  alertChanges: AlertChanges;
+  /** When the alert changes happened (the cycle's end). */
+  alertsAt: number;
+  /** Save each host's whole snapshot too (SampleRepository.writeCycle). */
+  states: boolean;
+}
+
+export class Store {
+  readonly samples: SampleRepository;
+  readonly alerts: AlertRepository;
+  readonly hostKeys: HostKeyRepository;
+
+  constructor(private readonly db: Db) {
+    this.samples = new SampleRepository(db);
+    this.alerts = new AlertRepository(db);
+    this.hostKeys = new HostKeyRepository(db);
+  }
+
+  /** Returns the alert events to publish now that the transaction has committed. */
+  writeCycle(w: CycleWrite): AlertEvent[] {
+    return this.db.transaction(() => {
+      this.samples.insertCycle(w.ts, w.hosts, { states: w.states });
+      return this.alerts.apply(w.alertChanges, w.alertsAt);
+    })();
+  }
+}
