@@ -60,6 +60,9 @@ before(async () => {
     'test',
   );
   await boot();
+  // As in the legacy-alert test below: the host's clock (btime + uptime) can lag the wall clock by up to a second
+  // and tmux times are whole seconds, so sessions made this second may not yet be "detached for 0 h" to it.
+  await new Promise((r) => setTimeout(r, 2500));
   await monitor.poller.runCycle();
 });
 
