@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { FleetConfig, HostConfig } from '../core/config.js';
 import type { Alert, FleetSummary, Host, Session } from '../core/model.js';
-import { iso } from '../core/model.js';
+import { summarizeFleet } from '../core/summary.js';
 import { evaluateOrDisable } from './alerts/evaluate.js';
 import type { AlertEvent } from './alerts/events.js';
 import { transportFactory } from './collector/hosts.js';
@@ -159,23 +159,7 @@ export class Monitor extends EventEmitter {
   }
 
   summary(): FleetSummary {
-    const hosts = this.hosts();
-    const count = (status: Host['status']) => hosts.filter((h) => h.status === status).length;
-    const open = this.alerts.list({ state: 'open' });
-    const last = this.poller.lastCycle;
-    return {
-      hosts_total: hosts.length,
-      hosts_online: count('online'),
-      hosts_degraded: count('degraded'),
-      hosts_offline: count('offline'),
-      hosts_pending: count('pending'),
-      sessions_active: this.sessions('active').length,
-      sessions_legacy: this.sessions('legacy').length,
-      gpus: hosts.reduce((n, h) => n + h.gpu.gpus.length, 0),
-      alerts_open: open.length,
-      alerts_unacknowledged: open.filter((a) => !a.acknowledged).length,
-      last_cycle_at: iso(last?.finishedAt),
-      last_cycle_ms: last?.durationMs ?? null,
-    };
+    return summarizeFleet(this.hosts(), this.alerts.list({ state: 'open' }), this.poller.lastCycle ?? undefined);
   }
+
 }

@@ -4,6 +4,7 @@
  * `train-llama`, 418 → 6746 MiB in `eval run #2`), plus hosts in the other states the dashboard must draw.
  */
 import type { Alert, FleetSummary, Gpu, Host, Session } from '../../src/core/model.js';
+import { summarizeFleet } from '../../src/core/summary.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -117,23 +118,9 @@ export function offlineHost(now: number): Host {
   };
 }
 
+/** The summary a server would send for this fleet, through the server's own function. */
 export function summaryOf(hosts: Host[], alerts: Alert[], now: number): FleetSummary {
-  const count = (s: Host['status']) => hosts.filter((h) => h.status === s).length;
-  const all = hosts.flatMap((h) => h.sessions);
-  return {
-    hosts_total: hosts.length,
-    hosts_online: count('online'),
-    hosts_degraded: count('degraded'),
-    hosts_offline: count('offline'),
-    hosts_pending: count('pending'),
-    sessions_active: all.filter((s) => s.status === 'active').length,
-    sessions_legacy: all.filter((s) => s.status === 'legacy').length,
-    gpus: hosts.reduce((n, h) => n + h.gpu.gpus.length, 0),
-    alerts_open: alerts.length,
-    alerts_unacknowledged: alerts.filter((a) => !a.acknowledged).length,
-    last_cycle_at: iso(now - 2000),
-    last_cycle_ms: 48,
-  };
+  return summarizeFleet(hosts, alerts, { finishedAt: now - 2000, durationMs: 48 });
 }
 
 export function alert(id: string, now: number, o: Partial<Alert> = {}): Alert {

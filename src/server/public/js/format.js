@@ -1,6 +1,6 @@
 /**
  * Pure formatting and data helpers for the dashboard: no DOM, no globals beyond Date and Math, so node:test
- * imports this module directly (test/dashboard/format.test.ts). Every function tolerates null/undefined from the
+ * imports this module directly (test/server/public/format.test.ts). Every function tolerates null/undefined from the
  * API (a metric that could not be read) and answers with an em dash rather than "NaN".
  */
 /* global URLSearchParams */
