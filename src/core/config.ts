@@ -619,7 +619,15 @@ export function withServerOverrides(
   };
 }
 
+/**
+ * Whether a host name or address is this machine's loopback: `localhost`, `::1` or a dotted IPv4 address in
+ * 127.0.0.0/8. Only the exact forms: a name that merely starts with `127.` (`127.0.0.1.attacker.example`) is a
+ * name anyone can point anywhere, which is what a DNS-rebinding page relies on.
+ */
 export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+  const name = host.toLowerCase().replace(/\.$/, '');
+  if (name === 'localhost' || name === '::1' || name === '::ffff:127.0.0.1') return true;
+  const octets = name.split('.');
+  return octets.length === 4 && octets[0] === '127' && octets.every((o) => /^(0|[1-9]\d{0,2})$/.test(o) && Number(o) <= 255);
 }
 

@@ -2,7 +2,7 @@
  * The Fastify application as a plugin-composed instance: tests build it and `inject`; start.ts listens.
  * Order: third-party plugins, our decorators (auth), then the encapsulated routes.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -33,7 +33,7 @@ export interface AppDeps {
 }
 
 export interface Caller {
-  kind: 'token' | 'browser' | 'anonymous';
+  kind: 'token' | 'browser' | 'anonymous' | 'bad-token';
   actor: string;
   sessionId?: string;
 }
@@ -93,6 +93,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return reply.code(421).send({ error: 'misdirected request: this server only answers to localhost names' });
     }
     req.caller = identify(req, deps.token, app.deps.sessions);
+    if (req.caller.kind === 'bad-token') return refuseBadToken(req, reply, app.deps.limiter);
+  });
+  app.addHook('onSend', async (req, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
+    reply.header('referrer-policy', 'no-referrer');
+    if (req.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
+    return payload;
   });
 
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
@@ -105,11 +113,45 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   return app;
 }
 
+/**
+ * The dashboard loads only its own modules, styles and WebSocket, and may not be framed (clickjacking on the
+ * Kill button). Inline style attributes stay allowed: the charts and bars set widths through them.
+ */
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "connect-src 'self' ws: wss:",
+  "img-src 'self' data:",
+  "style-src 'self' 'unsafe-inline'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/**
+ * A wrong bearer token is refused on every route, reads included (a user whose token is wrong must hear it, not
+ * be served as anonymous), and counted per address with the sign-in form's failures: enough of either locks the
+ * address out for a while, and every failure is logged.
+ */
+async function refuseBadToken(req: FastifyRequest, reply: FastifyReply, limiter: LoginLimiter): Promise<FastifyReply> {
+  const wait = limiter.retryAfter(req.ip);
+  if (wait > 0) {
+    req.log.warn({ ip: req.ip, url: req.url }, 'wrong API token from a locked-out address');
+    return reply
+      .code(429)
+      .header('retry-after', String(Math.ceil(wait / 1000)))
+      .send({ error: `too many wrong tokens from this address; try again in ${Math.ceil(wait / 60000)} min` });
+  }
+  limiter.fail(req.ip);
+  req.log.warn({ ip: req.ip, url: req.url }, 'wrong API token');
+  return reply.code(401).header('www-authenticate', 'Bearer error="invalid_token"').send({ error: 'wrong API token: check --token / FLEETMON_TOKEN' });
+}
+
 function identify(req: FastifyRequest, token: string, sessions: SessionStore): Caller {
   const auth = req.headers.authorization;
   if (auth?.startsWith('Bearer ')) {
     if (tokensEqual(auth.slice(7).trim(), token)) return { kind: 'token', actor: 'api-token' };
-    return { kind: 'anonymous', actor: `bad-token@${req.ip}` };
+    return { kind: 'bad-token', actor: `bad-token@${req.ip}` };
   }
   const sid = parseCookies(req.headers.cookie).get(COOKIE_NAME);
   const s = sessions.get(sid);

@@ -7,8 +7,12 @@ import { isLoopback } from '../../core/config.js';
 
 /** Whether a Host header names this machine's loopback (or is absent: HTTP/1.0 clients send none). */
 export function loopbackHostAllowed(hostHeader: string | undefined): boolean {
-  const name = (hostHeader ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  return !name || isLoopback(name) || name === '::1';
+  const header = hostHeader ?? '';
+  if (!header) return true;
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(header);
+  if (bracketed) return isLoopback(bracketed[1]!);
+  const name = header.replace(/:\d+$/, '');
+  return !name.includes(':') && isLoopback(name);
 }
 
 /** The exact origin the browser must send with cookie-authenticated changes. */

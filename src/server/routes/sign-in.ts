@@ -39,7 +39,9 @@ export const signInRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   );
 
-  app.post('/api/logout', { schema: { response: { 200: Type.Object({ ok: Type.Literal(true) }) } } }, async (req, reply) => {
+  app.post('/api/logout', { schema: { response: { 200: Type.Object({ ok: Type.Literal(true) }), 403: ErrorBody } } }, async (req, reply) => {
+    // Like every other cookie-authenticated change: another site must not be able to sign a user out.
+    if (req.headers.origin && !originAllowed(req)) return reply.code(403).send({ error: 'cross-origin sign-out refused' });
     if (req.caller.sessionId) sessions.destroy(req.caller.sessionId);
     reply.header('set-cookie', `${COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`);
     return { ok: true as const };

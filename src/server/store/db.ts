@@ -3,7 +3,7 @@
  * damaged file aside (with a clear log line) instead of crash-looping; migrations by `user_version`, refusing a
  * file written by a newer fleetmon.
  */
-import { mkdirSync, renameSync, existsSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { FleetmonError } from '../../core/errors.js';
@@ -20,30 +20,84 @@ export interface OpenResult {
 export function openDatabase(dataDir: string, opts: { fileName?: string; list?: Migration[] } = {}): OpenResult {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, opts.fileName ?? 'fleetmon.db');
+  createPrivate(path);
   let movedAside: string | null = null;
-  let db = new Database(path);
-  if (!healthy(db)) {
+  let db = openOrExplain(path);
+  if (!healthy(db, path)) {
     db.close();
     movedAside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     renameSync(path, movedAside);
     for (const ext of ['-wal', '-shm']) if (existsSync(path + ext)) renameSync(path + ext, movedAside + ext);
-    db = new Database(path);
+    createPrivate(path);
+    db = openOrExplain(path);
   }
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
-  db.pragma('foreign_keys = ON');
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    // A read-only file or directory opens and reads fine and fails on the first write, which would be every
+    // cycle's: find out now, before the server says it is healthy.
+    db.exec('BEGIN IMMEDIATE; ROLLBACK');
+  } catch (err) {
+    db.close();
+    throw notUsable(path, err);
+  }
   migrate(db, opts.list ?? migrations);
   return { db, path, movedAside };
 }
 
-function healthy(db: Db): boolean {
+/** The database and its -wal/-shm (SQLite gives them the file's mode) are readable by the service account only. */
+function createPrivate(path: string): void {
   try {
-    const rows = db.pragma('quick_check') as Array<{ quick_check: string }>;
-    return rows.length === 1 && rows[0]?.quick_check === 'ok';
+    if (existsSync(path)) chmodSync(path, 0o600);
+    else closeSync(openSync(path, 'a', 0o600));
   } catch {
-    return false;
+    /* not ours to change (or not creatable): opening it says what is wrong */
   }
+}
+
+/** SQLite's words for a damaged file (SQLITE_CORRUPT and its extended codes, SQLITE_NOTADB), as opposed to a busy,
+ * read-only or unreachable one. */
+const isCorruption = (err: unknown) => /^SQLITE_(CORRUPT|NOTADB)/.test(String((err as { code?: string }).code ?? ''));
+
+function openOrExplain(path: string): Db {
+  try {
+    return new Database(path);
+  } catch (err) {
+    throw notUsable(path, err);
+  }
+}
+
+/**
+ * The database is healthy, or damaged (then it is moved aside and a new one made). Anything else (locked by
+ * another process, read-only, unreadable) is not damage: moving it aside would lose history, audit and the
+ * pinned host keys, so it is an error naming the file and what to do.
+ */
+function healthy(db: Db, path: string): boolean {
+  let rows: Array<{ quick_check: string }>;
+  try {
+    rows = db.pragma('quick_check') as Array<{ quick_check: string }>;
+  } catch (err) {
+    if (isCorruption(err)) return false;
+    db.close();
+    throw notUsable(path, err);
+  }
+  return rows.length === 1 && rows[0]?.quick_check === 'ok';
+}
+
+function notUsable(path: string, err: unknown): FleetmonError {
+  const code = String((err as { code?: string }).code ?? '');
+  const message = err instanceof Error ? err.message : String(err);
+  const suggestions = code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')
+    ? ['another process holds the database: stop the other fleetmon serve using this data dir, or use another --data-dir']
+    : code.startsWith('SQLITE_READONLY')
+      ? [`make ${path} and its directory writable by the user running fleetmon, or use another --data-dir`]
+      : [`check that ${path} is a file the user running fleetmon can read and write, or use another --data-dir`];
+  return new FleetmonError('DB_UNUSABLE', `cannot use the database ${path}: ${message}${code ? ` (${code})` : ''}; it was left as it is`, {
+    kind: 'config',
+    suggestions,
+  });
 }
 
 export function migrate(db: Db, list: Migration[]): number {
