@@ -32,13 +32,27 @@ export function acceptsGzip(header: string | string[] | undefined): boolean {
 const DURATION = /^(\d+(?:\.\d+)?)(s|m|h|d|w)$/;
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 86400_000, w: 7 * 86400_000 };
 
-/** `since` is an ISO time or a duration back from now (`1h`, `7d`). */
+/** How far back a history query may reach: past any retention anyone configures (3650 days). */
+const MAX_LOOKBACK_MS = 3660 * 86400_000;
+/** An ISO 8601 date or date-time (`2026-11-30`, `2026-11-30T12:00:00Z`, with offset or fraction), nothing looser. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/** An ISO time within the bounds history can hold, as epoch ms, or null. `Date.parse('12')` is the year 2001. */
+export function parseIsoTime(value: string, now: number): number | null {
+  if (!ISO_TIME.test(value)) return null;
+  const t = Date.parse(value);
+  return Number.isFinite(t) && t >= now - MAX_LOOKBACK_MS && t <= now + 86400_000 ? t : null;
+}
+
+/** `since` is an ISO time or a duration back from now (`1h`, `7d`), bounded; null when it is neither. */
 export function parseSince(value: string | undefined, now: number, fallbackMs: number): number | null {
   if (value === undefined) return now - fallbackMs;
   const d = DURATION.exec(value);
-  if (d) return now - Number(d[1]) * UNIT_MS[d[2]!]!;
-  const t = Date.parse(value);
-  return Number.isFinite(t) ? t : null;
+  if (d) {
+    const ms = Number(d[1]) * UNIT_MS[d[2]!]!;
+    return ms <= MAX_LOOKBACK_MS ? now - ms : null;
+  }
+  return parseIsoTime(value, now);
 }
 
 /**
@@ -106,7 +120,7 @@ export const hostRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { hostname } = req.params;
       if (!monitor.host(hostname)) return reply.code(404).send({ error: `no host named '${hostname}'` });
       const range = historyRange(req.query, now());
-      if (!range) return reply.code(400).send({ error: 'since/until must be ISO 8601 times or durations like 1h, and since before until' });
+      if (!range) return reply.code(400).send({ error: 'since must be an ISO 8601 time or a duration like 1h, 7d (at most 3660 days back), until an ISO 8601 time, and since before until' });
       const points = monitor.samples.history(hostname, req.query.metric, range.since, range.until, req.query.points);
       return {
         host: hostname,
@@ -122,8 +136,8 @@ export const hostRoutes: FastifyPluginAsyncTypebox = async (app) => {
 /** The time range a history query asks for (the last hour by default), or null when it makes no sense. */
 export function historyRange(query: Pick<Static<typeof HistoryQuery>, 'since' | 'until'>, now: number): { since: number; until: number } | null {
   const since = parseSince(query.since, now, 3600_000);
-  const until = query.until === undefined ? now : Date.parse(query.until);
-  if (since === null || !Number.isFinite(until) || since >= until) return null;
+  const until = query.until === undefined ? now : parseIsoTime(query.until, now);
+  if (since === null || until === null || since >= until) return null;
   return { since, until };
 }
 

@@ -27,6 +27,8 @@ const logStream = new Writable({
 let db: Db;
 let monitor: Monitor;
 let app: FastifyInstance;
+const processWarnings: string[] = [];
+process.on('warning', (w) => processWarnings.push(`${(w as { code?: string }).code ?? w.name}: ${w.message}`));
 
 before(async () => {
   // Public reads (as on loopback by default), so a wrong token is the only thing that can make a read fail.
@@ -96,4 +98,25 @@ test('a wrong bearer token is refused even on public reads, logged, and counted 
   // Another address is not punished for it, and the right token still works from there.
   assert.equal((await app.inject({ url: '/api/hosts', headers: { host: '127.0.0.1:8080', authorization: `Bearer ${TOKEN}` }, remoteAddress: '127.0.0.10' })).statusCode, 200);
   assert.ok(!logLines.some((l) => JSON.stringify(l).includes('not-the-token')), 'the token is never logged');
+});
+
+test('building the app prints no deprecation warning (it did at every start)', () => {
+  assert.deepEqual(processWarnings.filter((w) => w.startsWith('FSTDEP')), []);
+});
+
+test('history since/until: ISO times and bounded durations only, never a 500 or a misread year', async () => {
+  const q = (query: string) => app.inject({ url: `/api/hosts/local/history?metric=cpu_percent&${query}`, headers: { host: '127.0.0.1:8080' } });
+  assert.equal((await q('since=1h')).statusCode, 200);
+  assert.equal((await q(`since=${encodeURIComponent(new Date(Date.now() - 600_000).toISOString())}`)).statusCode, 200);
+  for (const bad of ['since=999999999w', 'since=12', 'since=2026', 'until=12', 'since=yesterday', 'since=1e9h']) {
+    const res = await q(bad);
+    assert.equal(res.statusCode, 400, `${bad}: ${res.body}`);
+    assert.match(res.json<{ error: string }>().error, /ISO 8601/);
+  }
+});
+
+test('a 300-character session id is looked up (404 here), not refused as too long (414)', async () => {
+  const id = `local:${'x'.repeat(300)}`;
+  const res = await app.inject({ url: `/api/sessions/${encodeURIComponent(id)}`, headers: { host: '127.0.0.1:8080' } });
+  assert.equal(res.statusCode, 404);
 });
