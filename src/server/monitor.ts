@@ -38,6 +38,13 @@ export function retentionCutoffs(now: number, retentionDays: number): { rawCutof
   return { rawCutoff: now - retentionDays * 86400_000, hourlyCutoff: now - Math.max(90, retentionDays) * 86400_000 };
 }
 
+export interface StoreFailure {
+  /** When the first of the consecutive failures happened (epoch ms). */
+  since: number;
+  consecutive: number;
+  error: string;
+}
+
 export class Monitor extends EventEmitter {
   readonly poller: Poller;
   readonly samples: SampleRepository;
@@ -50,6 +57,8 @@ export class Monitor extends EventEmitter {
   private readonly loopDelay = new LoopDelay();
   /** Start of the last cycle whose host snapshots were saved (null: none yet). */
   private statesSavedAt: number | null = null;
+  /** Set while cycles fail to be stored (a read-only disk, say), cleared by the next stored one. */
+  storeFailure: StoreFailure | null = null;
 
   constructor(opts: MonitorOptions) {
     super();
@@ -101,8 +110,18 @@ export class Monitor extends EventEmitter {
     const states = this.statesSavedAt === null || cycle.startedAt - this.statesSavedAt >= STATE_SAVE_EVERY_MS;
     // Evaluation is pure; reading the open alerts, evaluating and writing are one synchronous stretch, so nothing
     // (an acknowledgement, say) lands in between.
-    const alertChanges = evaluateOrDisable(this.poller.runtimes, this.alerts.open(), this.config.alerts);
-    const changes = this.store.writeCycle({ ts: cycle.startedAt, hosts: cycle.hosts, alertChanges, alertsAt: cycle.finishedAt, states });
+    let changes: ReturnType<Store['writeCycle']>;
+    try {
+      const alertChanges = evaluateOrDisable(this.poller.runtimes, this.alerts.open(), this.config.alerts);
+      changes = this.store.writeCycle({ ts: cycle.startedAt, hosts: cycle.hosts, alertChanges, alertsAt: cycle.finishedAt, states });
+    } catch (err) {
+      // The live view still gets the cycle; /health says that nothing is being kept.
+      this.storeFailure = { since: this.storeFailure?.since ?? this.now(), consecutive: (this.storeFailure?.consecutive ?? 0) + 1, error: err instanceof Error ? err.message : String(err) };
+      this.log.error({ err, consecutive: this.storeFailure.consecutive }, 'could not store the poll cycle');
+      this.emit('cycle', { ...cycle, writeMs: performance.now() - writeStarted, storedAt: null });
+      return;
+    }
+    this.storeFailure = null;
     if (states) this.statesSavedAt = cycle.startedAt;
     const writeMs = performance.now() - writeStarted;
     const storedAt = this.now();

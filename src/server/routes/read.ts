@@ -68,20 +68,37 @@ function sendList(req: FastifyRequest, reply: FastifyReply, key: string, build: 
 }
 
 const HealthReply = Type.Object({
-  status: Type.Literal('ok'),
+  status: Type.Union([Type.Literal('ok'), Type.Literal('failing')]),
   version: Type.String(),
   hosts: Type.Integer(),
   last_cycle_at: Type.Union([Type.String(), Type.Null()]),
+  store: Type.Object({
+    ok: Type.Boolean(),
+    failing_since: Type.Union([Type.String(), Type.Null()]),
+    consecutive_failures: Type.Integer(),
+    error: Type.Union([Type.String(), Type.Null()]),
+  }),
 });
 
 export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { monitor, config, version } = app.deps;
-  app.get('/health', { schema: { response: { 200: HealthReply } } }, async () => ({
-    status: 'ok' as const,
-    version: version ?? '0.0.0',
-    hosts: config.hosts.length,
-    last_cycle_at: monitor.summary().last_cycle_at,
-  }));
+  // 503 while poll cycles cannot be stored, so a service manager or an uptime check notices that history,
+  // alerts and audit are not being kept although the live view still updates.
+  app.get('/health', { schema: { response: { 200: HealthReply, 503: HealthReply } } }, async (_req, reply) => {
+    const failure = monitor.storeFailure;
+    return reply.code(failure ? 503 : 200).send({
+      status: failure ? ('failing' as const) : ('ok' as const),
+      version: version ?? '0.0.0',
+      hosts: config.hosts.length,
+      last_cycle_at: monitor.summary().last_cycle_at,
+      store: {
+        ok: !failure,
+        failing_since: failure ? new Date(failure.since).toISOString() : null,
+        consecutive_failures: failure?.consecutive ?? 0,
+        error: failure?.error ?? null,
+      },
+    });
+  });
 };
 
 const HostParams = Type.Object({ hostname: Type.String() });
