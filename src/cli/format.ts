@@ -1,8 +1,21 @@
 /** Plain-text tables and human figures for the query commands. */
+import type { Session } from '../core/model.js';
+
+/** No column is wider than this: one long session name must not push every row off the screen. --json is whole. */
+export const MAX_COLUMN_WIDTH = 40;
+
+/** Cuts text to `width` characters, ending with `…` when something was cut. */
+export function clip(text: string, width = MAX_COLUMN_WIDTH): string {
+  const chars = [...text];
+  return chars.length <= width ? text : `${chars.slice(0, width - 1).join('')}…`;
+}
+
 export function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(headers), ...rows.map(line)].join('\n');
+  const clipped = rows.map((r) => r.map((c) => clip(c)));
+  const width = (c: string) => [...c].length;
+  const widths = headers.map((h, i) => Math.max(width(h), ...clipped.map((r) => width(r[i] ?? ''))));
+  const line = (cells: string[]) => cells.map((c, i) => c + ' '.repeat(Math.max(0, widths[i]! - width(c)))).join('  ').trimEnd();
+  return [line(headers), ...clipped.map(line)].join('\n');
 }
 
 export function age(fromIso: string | null, now = Date.now()): string {
@@ -19,3 +32,14 @@ export const mb = (v: number | null | undefined) => (v === null || v === undefin
 /** Names from the fleet are shown verbatim but without control characters that could rewrite the terminal. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 export const safe = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+
+/** Why a session counts as active, in the words of what tmux knows about it. */
+export function activeReason(s: Pick<Session, 'attached' | 'last_attached_at' | 'detached_hours'>): string {
+  if (s.attached) return 'attached';
+  if (s.last_attached_at === null) return `never attached, created ${s.detached_hours === null ? 'recently' : `${formatHours(s.detached_hours)} ago`}`;
+  return `detached ${s.detached_hours === null ? 'recently' : `${formatHours(s.detached_hours)} ago`}`;
+}
+
+function formatHours(hours: number): string {
+  return hours < 1 ? `${Math.max(1, Math.round(hours * 60))} min` : `${Math.round(hours)} h`;
+}

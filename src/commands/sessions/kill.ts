@@ -2,13 +2,13 @@ import { createInterface } from 'node:readline/promises';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base.js';
 import { ServerCommand } from '../../cli/server-command.js';
-import { age, safe } from '../../cli/format.js';
+import { activeReason, age, safe } from '../../cli/format.js';
 import { FleetmonError } from '../../core/errors.js';
 import type { Session } from '../../core/model.js';
 
 export interface KillResult {
   id: string;
-  result: 'killed';
+  result: 'killed' | 'not-killed';
   detail: string;
   session: Session;
 }
@@ -34,7 +34,7 @@ export default class SessionsKill extends ServerCommand {
     const pending = await client.requestKill(args.id);
     const s = pending.session;
     if (s.status === 'active' && !flags.force) {
-      throw new FleetmonError('SESSION_ACTIVE', `session ${s.id} is active (${s.attached ? 'attached' : 'recently detached'}); not killing it`, {
+      throw new FleetmonError('SESSION_ACTIVE', `session ${safe(s.id)} is active (${activeReason(s)}); not killing it`, {
         kind: 'conflict',
         suggestions: ['add --force if you really mean to end an active session'],
       });
@@ -50,7 +50,11 @@ export default class SessionsKill extends ServerCommand {
       const rl = createInterface({ input: process.stdin, output: process.stderr });
       const answer = await rl.question(`Kill session '${safe(s.name)}' on ${safe(s.host)}? [y/N] `);
       rl.close();
-      if (!/^y(es)?$/i.test(answer.trim())) throw new FleetmonError('ABORTED', 'not killed', { kind: 'usage' });
+      if (!/^y(es)?$/i.test(answer.trim())) {
+        // Saying no is a decision, not a failure: exit 0, and --json callers never get here.
+        this.say('not killed');
+        return { id: s.id, result: 'not-killed', detail: 'declined at the prompt', session: s };
+      }
     } else if (!flags.yes && this.jsonEnabled()) {
       throw new FleetmonError('CONFIRMATION_REQUIRED', '--json never prompts: add --yes to kill', { kind: 'usage' });
     }
@@ -59,3 +63,4 @@ export default class SessionsKill extends ServerCommand {
     return { id: s.id, result: done.result, detail: done.detail, session: s };
   }
 }
+
