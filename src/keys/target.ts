@@ -15,11 +15,18 @@ export const DEFAULT_LIB_DIR = '/usr/local/lib/fleetmon';
 export interface Target {
   address: string;
   port: number;
+  /** The admin account for this host when the argument named one (`alice@gpu1`); else --admin-user. */
+  user?: string;
 }
 
-/** `host`, `host:port`, `[v6addr]` or `[v6addr]:port`. */
-export function parseTarget(spec: string, defaultPort: number): Target {
-  const bad = () => new FleetmonError('BAD_HOST', `cannot read host ${JSON.stringify(spec)}: expected HOST, HOST:PORT or [IPv6]:PORT`);
+/** `[user@]host`, `[user@]host:port`, `[user@][v6addr]` or `[user@][v6addr]:port`, as ssh and scp take them. */
+export function parseTarget(given: string, defaultPort: number): Target {
+  const bad = () => new FleetmonError('BAD_HOST', `cannot read host ${JSON.stringify(given)}: expected HOST, USER@HOST, HOST:PORT or [IPv6]:PORT`);
+  const at = given.lastIndexOf('@');
+  const user = at >= 0 ? given.slice(0, at) : undefined;
+  // A POSIX account name (what useradd accepts); never an option to ssh.
+  if (user !== undefined && !/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(user)) throw bad();
+  const spec = at >= 0 ? given.slice(at + 1) : given;
   let address = spec;
   let port = defaultPort;
   const v6 = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(spec);
@@ -35,7 +42,7 @@ export function parseTarget(spec: string, defaultPort: number): Target {
   }
   if (!/^[A-Za-z0-9._:-]+$/.test(address) || address.startsWith('-')) throw bad();
   if (!(port >= 1 && port <= 65535)) throw bad();
-  return { address, port };
+  return user === undefined ? { address, port } : { address, port, user };
 }
 
 /** What logging in to a host as its admin takes. */
@@ -50,6 +57,7 @@ export function adminConnectOptions(target: Target, o: AdminConnect, pin?: strin
     host: target.address,
     port: target.port,
     ...loginOptions(o.auth),
+    ...(target.user ? { username: target.user } : {}),
     ...(pin ? { hostKeyPin: pin } : {}),
     readyTimeoutMs: o.connectTimeoutMs ?? 15_000,
     commandTimeoutMs: o.commandTimeoutMs ?? 60_000,

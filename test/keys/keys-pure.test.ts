@@ -15,7 +15,7 @@ import {
   restrictedKeyLine,
 } from '../../src/keys/authorized-keys.js';
 import { findPin, recordPins } from '../../src/keys/config-pins.js';
-import { parseTarget } from '../../src/keys/target.js';
+import { adminConnectOptions, parseTarget } from '../../src/keys/target.js';
 import { fetchServerKey, loadKeyFile, publicKeyUrl } from '../../src/keys/key-source.js';
 import { parseConfigText } from '../../src/core/config.js';
 import { FleetmonError } from '../../src/core/errors.js';
@@ -134,12 +134,20 @@ test('pins go into an empty file or one without hosts', () => {
   }
 });
 
-test('targets: host, host:port, [v6]:port; anything else is refused', () => {
+test('targets: host, user@host, host:port, [v6]:port; anything else is refused', () => {
   assert.deepEqual(parseTarget('gpu1', 22), { address: 'gpu1', port: 22 });
   assert.deepEqual(parseTarget('10.0.0.1:2222', 22), { address: '10.0.0.1', port: 2222 });
   assert.deepEqual(parseTarget('[fd00::1]:2200', 22), { address: 'fd00::1', port: 2200 });
   assert.deepEqual(parseTarget('fd00::1', 22), { address: 'fd00::1', port: 22 });
-  for (const bad of ['-oProxyCommand=x', 'a b', 'h:0', 'h:99999', 'user@host', '']) assert.equal(code(() => parseTarget(bad, 22)), 'BAD_HOST', bad);
+  // The README's `root@build:2222` (ssh's own USER@HOST form) was refused.
+  assert.deepEqual(parseTarget('root@build:2222', 22), { address: 'build', port: 2222, user: 'root' });
+  assert.deepEqual(parseTarget('alice@[fd00::1]', 22), { address: 'fd00::1', port: 22, user: 'alice' });
+  for (const bad of ['-oProxyCommand=x', 'a b', 'h:0', 'h:99999', '', '@host', '-o@host', 'a b@host', 'user@', 'x@y@-oProxy']) {
+    assert.equal(code(() => parseTarget(bad, 22)), 'BAD_HOST', bad);
+  }
+  // The account in the argument is the one logged in as; --admin-user stays the default for the others.
+  assert.equal(adminConnectOptions(parseTarget('root@build:2222', 22), { auth: { username: 'alice' } }).username, 'root');
+  assert.equal(adminConnectOptions(parseTarget('build', 22), { auth: { username: 'alice' } }).username, 'alice');
 });
 
 test('gate kill command: base64url name, digits, tmux-impossible names refused', () => {
