@@ -19,6 +19,8 @@ export interface LxcDestroyResult {
   destroyed: boolean;
   alreadyGone: boolean;
   stopped: boolean;
+  /** The user said no at the confirmation: nothing was changed. */
+  declined?: boolean;
   tasks: { upid: string; exitstatus: string }[];
 }
 
@@ -28,6 +30,13 @@ export interface LxcDestroyDeps {
   renderer: Renderer;
   taskTimeoutMs: number;
   warn?: (message: string) => void;
+  /** Refuse a container found on another node (the --node a user gave, as for create). */
+  node?: string;
+  /**
+   * Asked once the container is found and known to be ours, before anything changes: false stops with nothing
+   * done (`declined`). Runs outside the progress display, so it may prompt on the terminal.
+   */
+  confirm?: (ct: { vmid: number; hostname: string; node: string; status: string }) => Promise<boolean>;
 }
 
 /** Stops and removes a container fleetmon created (it carries the tag); a container already gone is success. */
@@ -43,26 +52,38 @@ export async function destroyLxc(vmid: number, deps: LxcDestroyDeps): Promise<Lx
     for (const w of res.warnings) deps.warn?.(`${what}: ${w}`);
   };
   const gone = (err: unknown) => err instanceof ProxmoxApiError && /does not exist/.test(err.message);
-  const tasks: ListrTask<object>[] = [
-    {
-      title: `Find CT ${vmid}`,
-      task: async (_c, t) => {
-        try {
-          found = (await client.resources('vm')).find((r) => r.vmid === vmid);
-        } catch (err) {
-          throw toFleetmonError(err, 'listing guests');
-        }
-        if (!found?.node) {
-          result.alreadyGone = true;
-          t.title = `CT ${vmid} does not exist (nothing to do)`;
-          return;
-        }
-        result.node = found.node;
-        result.hostname = found.name;
-        refuseUnlessOurs(vmid, found);
-        t.title = `Found CT ${vmid} '${found.name ?? ''}' on ${found.node} (${found.status ?? '?'})`;
-      },
-    },
+  const find = async () => {
+    try {
+      found = (await client.resources('vm')).find((r) => r.vmid === vmid);
+    } catch (err) {
+      throw toFleetmonError(err, 'listing guests');
+    }
+    if (!found?.node) {
+      result.alreadyGone = true;
+      return `CT ${vmid} does not exist (nothing to do)`;
+    }
+    result.node = found.node;
+    result.hostname = found.name;
+    refuseUnlessOurs(vmid, found);
+    if (deps.node && found.node !== deps.node) {
+      throw new FleetmonError('PVE_WRONG_NODE', `CT ${vmid} is on node ${found.node}, not ${deps.node}; nothing was removed`, {
+        kind: 'conflict',
+        suggestions: [`check the VMID, or pass --node ${found.node}`],
+      });
+    }
+    return `Found CT ${vmid} '${found.name ?? ''}' on ${found.node} (${found.status ?? '?'})`;
+  };
+  const tasks: ListrTask<object>[] = [];
+  if (deps.confirm) {
+    // Found first, outside the progress display, so that the question can be asked on the terminal.
+    await find();
+    if (result.alreadyGone) return result;
+    const yes = await deps.confirm({ vmid, hostname: found?.name ?? '', node: found?.node ?? '', status: found?.status ?? 'unknown' });
+    if (!yes) return { ...result, declined: true };
+  } else {
+    tasks.push({ title: `Find CT ${vmid}`, task: async (_c, t) => void (t.title = await find()) });
+  }
+  tasks.push(
     {
       title: `Stop CT ${vmid}`,
       enabled: () => found?.status === 'running',
@@ -88,7 +109,7 @@ export async function destroyLxc(vmid: number, deps: LxcDestroyDeps): Promise<Lx
         }
       },
     },
-  ];
+  );
   await runTasks(tasks, deps.renderer);
   return result;
 }

@@ -87,10 +87,19 @@ describe('fleetmon lxc create / destroy', () => {
       assert.equal(json(again).action, 'existing');
       assert.equal(sim.state.guests.size, 1);
 
-      const d = await fleetmon(['lxc', 'destroy', '200', ...conn, '--json']);
+      // Never without asking: --json (or no terminal) needs --yes, and --node must match.
+      const unasked = await fleetmon(['lxc', 'destroy', '200', ...conn, '--json']);
+      assert.equal(unasked.code, 2, unasked.stderr);
+      assert.match(unasked.stdout + unasked.stderr, /CONFIRMATION_REQUIRED|without confirmation/);
+      const elsewhere = await fleetmon(['lxc', 'destroy', '200', ...conn, '--node', 'pve2', '--yes', '--json']);
+      assert.notEqual(elsewhere.code, 0);
+      assert.match(elsewhere.stdout + elsewhere.stderr, /on node pve, not pve2/);
+      assert.equal(sim.state.guests.size, 1, 'still there');
+
+      const d = await fleetmon(['lxc', 'destroy', '200', ...conn, '--node', 'pve', '--yes', '--json']);
       assert.equal(d.code, 0, d.stderr);
       assert.deepEqual({ ...json(d), tasks: undefined }, { vmid: 200, node: 'pve', hostname: 'fleetmon', destroyed: true, alreadyGone: false, stopped: true, tasks: undefined });
-      const d2 = await fleetmon(['lxc', 'destroy', '200', ...conn, '--json']);
+      const d2 = await fleetmon(['lxc', 'destroy', '200', ...conn, '--yes', '--json']);
       assert.equal(d2.code, 0);
       assert.equal(json(d2).alreadyGone, true);
       assert.deepEqual(sim.invalidRequests(), []);

@@ -262,6 +262,13 @@ describe('lxc destroy', () => {
     const client = clientFor(s);
     try {
       const deps = { client, clock: fakeClock(), renderer: 'silent' as const, taskTimeoutMs: 60_000 };
+      // Asked once it is known to be ours, with what it is; "no" changes nothing.
+      const asked: unknown[] = [];
+      const declined = await destroyLxc(200, { ...deps, confirm: async (ct) => (asked.push(ct), false) });
+      assert.deepEqual(asked, [{ vmid: 200, hostname: 'fleetmon', node: 'pve', status: 'running' }]);
+      assert.equal(declined.declined, true);
+      assert.equal(declined.destroyed, false);
+      assert.equal(s.state.guests.get(200)?.status, 'running');
       const r = await destroyLxc(200, deps);
       assert.deepEqual({ ...r, tasks: r.tasks.length }, { vmid: 200, node: 'pve', hostname: 'fleetmon', destroyed: true, alreadyGone: false, stopped: true, tasks: 2 });
       assert.equal(s.state.guests.size, 0);

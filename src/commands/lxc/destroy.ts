@@ -1,6 +1,8 @@
-import { Args } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base.js';
 import { connectFromFlags, proxmoxFlags } from '../../cli/proxmox-flags.js';
+import { canPrompt, confirm } from '../../cli/prompt.js';
+import { FleetmonError } from '../../core/errors.js';
 import { chooseRenderer } from '../../steps/progress.js';
 import { toFleetmonError } from '../../lxc/proxmox/errors.js';
 import { realClock } from '../../lxc/proxmox/wait.js';
@@ -12,7 +14,8 @@ export default class LxcDestroy extends BaseCommand {
 
   static override description = `Removes only containers that carry the '${FLEETMON_TAG}' tag (lxc create always sets \
 it); anything else is refused. A running container is stopped first; its disks go with it and it is dropped from \
-pools, replication and HA. A VMID that does not exist is success: there is nothing to remove.
+pools, replication and HA. A VMID that does not exist is success: there is nothing to remove. It asks before \
+removing anything; --yes skips the question (and is needed with --json or without a terminal).
 
 The token needs VM.Audit, VM.PowerMgmt and VM.Allocate on /vms/VMID.
 
@@ -26,7 +29,7 @@ deadline; 8 refused (not a fleetmon container, a VM, or locked); 9 authenticatio
     },
     {
       description: 'As JSON (FLEETMON_PVE_URL, FLEETMON_PVE_TOKEN and FLEETMON_PVE_FINGERPRINT set)',
-      command: '<%= config.bin %> <%= command.id %> 200 --json',
+      command: '<%= config.bin %> <%= command.id %> 200 --yes --json',
     },
   ];
 
@@ -34,10 +37,20 @@ deadline; 8 refused (not a fleetmon container, a VM, or locked); 9 authenticatio
     vmid: Args.integer({ description: 'VMID of the container', required: true, min: 100, max: 999_999_999 }),
   };
 
-  static override flags = { ...proxmoxFlags };
+  static override flags = {
+    ...proxmoxFlags,
+    node: Flags.string({ summary: 'Refuse unless the container is on this node (as lxc create takes it).', env: 'FLEETMON_PVE_NODE' }),
+    yes: Flags.boolean({ char: 'y', summary: 'Remove without asking.' }),
+  };
 
   async run(): Promise<LxcDestroyResult> {
     const { args, flags } = await this.parse(LxcDestroy);
+    if (!flags.yes && (this.jsonEnabled() || !canPrompt())) {
+      throw new FleetmonError('CONFIRMATION_REQUIRED', `refusing to remove CT ${args.vmid} without confirmation ${this.jsonEnabled() ? 'under --json' : 'on a non-interactive terminal'}`, {
+        kind: 'usage',
+        suggestions: ['add --yes'],
+      });
+    }
     // Not this.warn(): in development mode oclif appends a stack trace to every warning.
     const warn = (m: string) => this.logToStderr(`Warning: ${m}`);
     const client = connectFromFlags(flags, warn);
@@ -49,11 +62,17 @@ deadline; 8 refused (not a fleetmon container, a VM, or locked); 9 authenticatio
         renderer: chooseRenderer(this.jsonEnabled()),
         taskTimeoutMs: flags['task-timeout'],
         warn,
+        ...(flags.node ? { node: flags.node } : {}),
+        ...(flags.yes ? {} : { confirm: (ct) => confirm(`Remove CT ${ct.vmid} '${ct.hostname}' on ${ct.node} (${ct.status}) and its disks?`) }),
       });
     } catch (err) {
       throw toFleetmonError(err);
     } finally {
       await client.close();
+    }
+    if (result.declined) {
+      this.say(`CT ${result.vmid} left as it is.`);
+      return result;
     }
     this.say(result.alreadyGone ? `CT ${result.vmid} does not exist: nothing to do.` : `CT ${result.vmid} '${result.hostname ?? ''}' removed from ${result.node ?? '?'}.`);
     return result;
