@@ -16,7 +16,7 @@ import type { Readable } from 'node:stream';
 import type { Client, ClientChannel } from 'ssh2';
 import { FleetmonError } from '../core/errors.js';
 import { shJoin } from '../core/shell-quote.js';
-import { DEFAULT_KEEPALIVE_INTERVAL_MS, DEFAULT_READY_TIMEOUT_MS, connectSsh } from './connect.js';
+import { DEFAULT_KEEPALIVE_INTERVAL_MS, DEFAULT_READY_TIMEOUT_MS, connectSsh, type SshConnectOptions } from './connect.js';
 import type { HostKeyInfo } from './fingerprint.js';
 
 export type { HostKeyInfo } from './fingerprint.js';
@@ -39,15 +39,8 @@ export interface ExecOptions {
   maxOutputBytes?: number;
 }
 
-export interface RemoteShellOptions {
-  host: string;
-  port?: number;
-  username: string;
-  privateKey?: string | Buffer;
-  passphrase?: string;
-  /** ssh-agent socket (SSH_AUTH_SOCK). */
-  agent?: string;
-  password?: string;
+/** Where and how to log in: the connect layer's own options; the host key is pinned or recorded, below. */
+export interface RemoteShellOptions extends Pick<SshConnectOptions, 'host' | 'port' | 'username' | 'privateKey' | 'passphrase' | 'agent' | 'password'> {
   /** `SHA256:…` as `ssh-keygen -lf` prints it: any other host key is refused. */
   hostKeyPin?: string;
   /** Host key algorithms to negotiate, e.g. only the pinned key's type, so a server cannot offer another key. */
