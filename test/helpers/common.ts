@@ -30,3 +30,12 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** A file's text as the probe sends /proc files: `grep -H \'\'` lines of `PATH:LINE`, empty lines dropped. */
+export function asGrepOutput(path: string, text: string): string {
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => `${path}:${l}`)
+    .join('\n');
+}

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { splitProbeResponse } from '../../../src/server/collector/parse.js';
 import { buildSnapshot, type Counters, type SnapshotInput } from '../../../src/server/collector/snapshot.js';
-import { testDir } from '../../helpers/common.js';
+import { asGrepOutput, testDir } from '../../helpers/common.js';
 
 const read = (dir: string, name: string) => readFileSync(join(testDir, 'fixtures', dir, name), 'utf8');
 
@@ -33,21 +33,15 @@ function advance(stat: string, add: Record<string, { user?: number; idle?: numbe
 
 function answer(stat: string, uptime: string): string {
   const m = '@@fm-n1';
-  const grep = (path: string, text: string) =>
-    text
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => `${path}:${l}`)
-      .join('\n');
   return [
     `${m} begin v1 4096 100`,
     `${m} proc`,
-    grep('/proc/stat', stat),
-    grep('/proc/meminfo', read('node-exporter', 'proc-meminfo')),
-    grep('/proc/loadavg', read('node-exporter', 'proc-loadavg')),
+    asGrepOutput('/proc/stat', stat),
+    asGrepOutput('/proc/meminfo', read('node-exporter', 'proc-meminfo')),
+    asGrepOutput('/proc/loadavg', read('node-exporter', 'proc-loadavg')),
     // The fixtures have no /proc/uptime; the probe always sends one, and CPU deltas need it.
     `/proc/uptime:${uptime}`,
-    grep('/proc/net/dev', read('procfs', 'proc-net-dev')),
+    asGrepOutput('/proc/net/dev', read('procfs', 'proc-net-dev')),
     `${m} rc proc 0`,
     `${m} end`,
   ].join('\n');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { splitProbeResponse } from '../../../src/server/collector/parse.js';
 import { attachCommand, buildSnapshot, type SnapshotInput } from '../../../src/server/collector/snapshot.js';
-import { fixture } from '../../helpers/common.js';
+import { asGrepOutput, fixture } from '../../helpers/common.js';
 
 /**
  * A probe answer assembled from the real H100 capture: /proc files verbatim; each `ps` row of ps.txt becomes a
@@ -12,12 +12,6 @@ import { fixture } from '../../helpers/common.js';
  */
 function captureResponse(opts: { tickScale?: number } = {}): string {
   const m = '@@fm-n1';
-  const grep = (path: string, text: string) =>
-    text
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => `${path}:${l}`)
-      .join('\n');
   const procs = fixture('ps.txt')
     .split('\n')
     .filter((l) => l.trim())
@@ -49,11 +43,11 @@ function captureResponse(opts: { tickScale?: number } = {}): string {
   return [
     `${m} begin v1 4096 100`,
     `${m} proc`,
-    grep('/proc/stat', fixture('proc-stat-2.txt')),
-    grep('/proc/meminfo', fixture('proc-meminfo.txt')),
-    grep('/proc/loadavg', fixture('proc-loadavg.txt')),
-    grep('/proc/uptime', fixture('proc-uptime.txt')),
-    grep('/proc/net/dev', fixture('proc-net-dev.txt')),
+    asGrepOutput('/proc/stat', fixture('proc-stat-2.txt')),
+    asGrepOutput('/proc/meminfo', fixture('proc-meminfo.txt')),
+    asGrepOutput('/proc/loadavg', fixture('proc-loadavg.txt')),
+    asGrepOutput('/proc/uptime', fixture('proc-uptime.txt')),
+    asGrepOutput('/proc/net/dev', fixture('proc-net-dev.txt')),
     procs,
     `${m} rc proc 0`,
     `${m} df`,
