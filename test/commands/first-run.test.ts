@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { testDir } from '../helpers/common.js';
 
@@ -52,4 +53,19 @@ test('help, version and an unknown command behave as oclif users expect', async 
   assert.match(typo.stderr, /sesions is not a fleetmon command/);
   assert.match(typo.stderr, /fleetmon help/);
   noStack(typo.stderr);
+});
+
+test('bin/dev.js runs the sources even when a build left an oclif.manifest.json naming dist/', async () => {
+  // A manifest from an older build: had dev.js used it, oclif would have listed (and loaded) only what it names.
+  const manifest = join(testDir, '..', 'oclif.manifest.json');
+  writeFileSync(manifest, JSON.stringify({ version: '0.1.0', commands: {} }));
+  const r = await new Promise<{ code: number; stdout: string }>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(testDir, '..', 'bin', 'dev.js'), '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout }));
+  });
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /serve\s+Run the monitor/);
+  assert.equal(existsSync(manifest), false, 'the stale manifest is gone');
 });
