@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { testDir } from '../helpers/common.js';
 
 const bin = join(testDir, '..', 'bin', 'run.js');
@@ -15,7 +16,8 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    // Colour codes are stripped: CI may set FORCE_COLOR, and what is asserted is the words.
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout: stripVTControlCharacters(stdout), stderr: stripVTControlCharacters(stderr) }));
   });
 }
 
