@@ -35,6 +35,24 @@ export function makeLogger(level = process.env.FLEETMON_LOG_LEVEL ?? 'info'): Lo
   return pino({ level, redact: ['req.headers.authorization', 'req.headers.cookie', 'token'] });
 }
 
+/** How long requests in flight get to finish at shutdown before every remaining connection is dropped. */
+export const SHUTDOWN_GRACE_MS = 500;
+
+/**
+ * Stops listening and closes the connections. Fastify drops idle keep-alive connections and answers 503 on the
+ * others, but a client that sent half a request (or never finishes a body) would hold close() until its request
+ * timeout and the process would be killed by close-with-grace's deadline: after a short grace, every remaining
+ * connection is destroyed.
+ */
+async function closeHttp(app: FastifyInstance): Promise<void> {
+  const force = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(force);
+  }
+}
+
 export async function startServer(config: FleetConfig, opts: { log?: Logger; installSignalHandlers?: boolean } = {}): Promise<RunningServer> {
   const log = opts.log ?? makeLogger();
   const dataDir = config.server.data_dir ?? defaultDataDir();
@@ -68,8 +86,7 @@ export async function startServer(config: FleetConfig, opts: { log?: Logger; ins
   const close = async () => {
     if (closed) return;
     closed = true;
-    await monitor.stop();
-    await app.close();
+    await Promise.all([monitor.stop(), closeHttp(app)]);
     closeDatabase(db);
   };
   if (opts.installSignalHandlers) {
