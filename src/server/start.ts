@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import closeWithGrace from 'close-with-grace';
 import { pino, type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
 import type { FastifyInstance } from 'fastify';
 import { defaultDataDir, type FleetConfig } from '../core/config.js';
 import { FleetmonError } from '../core/errors.js';
@@ -30,9 +31,32 @@ export function packageVersion(): string {
   }
 }
 
-export function makeLogger(level = process.env.FLEETMON_LOG_LEVEL ?? 'info'): Logger {
-  // JSON lines (journald and log shippers read them); secrets are redacted before they are written.
-  return pino({ level, redact: ['req.headers.authorization', 'req.headers.cookie', 'token'] });
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/**
+ * The server's logger. JSON lines (journald and log shippers read them) unless stdout is a terminal, where a person
+ * reads them: then one readable line per event (pino-pretty, in-process and synchronous, so nothing is lost at
+ * exit). `format` overrides the choice. Secrets are redacted before either is written.
+ */
+export function makeLogger(opts: { level?: string; format?: LogFormat; stream?: NodeJS.WritableStream & { isTTY?: boolean } } = {}): Logger {
+  const level = opts.level ?? process.env.FLEETMON_LOG_LEVEL ?? 'info';
+  const out = opts.stream ?? process.stdout;
+  const format = opts.format ?? 'auto';
+  const options = { level, redact: ['req.headers.authorization', 'req.headers.cookie', 'token'] };
+  const pretty = format === 'pretty' || (format === 'auto' && out.isTTY === true);
+  if (!pretty) return opts.stream ? pino(options, opts.stream) : pino(options);
+  return pino(
+    options,
+    pinoPretty({
+      destination: out,
+      sync: true,
+      singleLine: true,
+      colorize: out.isTTY === true,
+      translateTime: 'SYS:HH:MM:ss',
+      ignore: 'pid,hostname',
+    }),
+  );
 }
 
 /** How long requests in flight get to finish at shutdown before every remaining connection is dropped. */

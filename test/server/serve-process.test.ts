@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
+import { shQuote } from '../../src/core/shell-quote.js';
 import { tempDir, testDir, waitFor } from '../helpers/common.js';
 
 const bin = join(testDir, '..', 'bin', 'run.js');
@@ -94,4 +95,53 @@ test('a start prints no warning (deprecations, experimental features) and no sta
   const out = s.output();
   assert.doesNotMatch(out, /Warning|DEP\d+|FSTDEP|deprecated/i, out);
   assert.doesNotMatch(out, /\n\s+at .+:\d+:\d+/, out);
+});
+
+/** `fleetmon serve` under a real pseudo-terminal (util-linux script(1)); resolves with all it printed once it exits. */
+async function serveOnTerminal(dataDir: string, extra: string[]): Promise<string> {
+  const cmd = [process.execPath, bin, 'serve', '--port', '0', '--data-dir', dataDir, ...extra].map(shQuote).join(' ');
+  const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, FLEETMON_CONFIG: '' } });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  try {
+    await waitFor(() => out.includes('dashboard and API on'), 30_000, 'serve to start on a terminal');
+    // Ctrl-C on the terminal: the line discipline sends SIGINT to the server.
+    child.stdin.write('\x03');
+    await Promise.race([exited, new Promise((_, reject) => setTimeout(() => reject(new Error(`no exit after Ctrl-C:\n${out}`)), 5000))]);
+  } finally {
+    child.kill('SIGKILL');
+  }
+  return stripVTControlCharacters(out).replace(/\r/g, '');
+}
+
+test('on a terminal the log is one readable line per event; --log-format json keeps JSON there', async (t) => {
+  const data = tempDir();
+  t.after(data.remove);
+  const pretty = await serveOnTerminal(data.path, []);
+  const lines = pretty.split('\n').filter((l) => l.trim() !== '');
+  const serving = lines.find((l) => l.includes('fleetmon serving'));
+  assert.match(serving ?? '', /^\[\d\d:\d\d:\d\d\] INFO: fleetmon serving \{"url":"http:\/\/127\.0\.0\.1:\d+"/, pretty);
+  assert.ok(lines.some((l) => /\[\d\d:\d\d:\d\d\] INFO: shutting down \{"signal":"SIGINT"\}$/.test(l)), pretty);
+  assert.ok(!lines.some((l) => l.startsWith('{')), `JSON on a terminal:\n${pretty}`);
+
+  const json = await serveOnTerminal(data.path, ['--log-format', 'json']);
+  const serve = json.split('\n').find((l) => l.includes('fleetmon serving'));
+  assert.equal((JSON.parse(serve!) as { msg: string }).msg, 'fleetmon serving');
+});
+
+test('without a terminal the log is JSON lines; --log-format pretty makes it readable there too', async (t) => {
+  const data = tempDir();
+  t.after(data.remove);
+  const plain = await serve(data.path);
+  plain.child.kill('SIGTERM');
+  await plain.exited;
+  const serving = plain.output().split('\n').find((l) => l.includes('fleetmon serving'));
+  assert.equal((JSON.parse(serving!) as { level: number; hosts: number }).level, 30);
+
+  const forced = await serve(data.path, ['--log-format', 'pretty']);
+  forced.child.kill('SIGTERM');
+  await forced.exited;
+  assert.match(forced.output(), /^\[\d\d:\d\d:\d\d\] INFO: fleetmon serving \{/m, forced.output());
 });
