@@ -82,8 +82,16 @@ export async function startServer(config: FleetConfig, opts: { log?: Logger; ins
   const dataDir = config.server.data_dir ?? defaultDataDir();
   const { db, path, movedAside } = openDatabase(dataDir);
   if (movedAside) log.error({ movedAside }, 'the database failed its integrity check and was moved aside; starting with a new one');
-  const token = resolveApiToken(config.server.token, dataDir);
-  const monitor = new Monitor({ config, db, log: log.child({ component: 'monitor' }) });
+  let token: TokenSource;
+  let monitor: Monitor;
+  try {
+    token = resolveApiToken(config.server.token, dataDir);
+    monitor = new Monitor({ config, db, log: log.child({ component: 'monitor' }) });
+  } catch (err) {
+    // A configuration error found here (an unreadable ssh.known_hosts, say) leaves no open database behind.
+    closeDatabase(db);
+    throw err;
+  }
   const app = await buildApp({ config, monitor, db, token: token.token, logger: log.child({ component: 'http' }), version: packageVersion() });
   try {
     await app.listen({ host: config.server.host, port: config.server.port });
