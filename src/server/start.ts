@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { defaultDataDir, type FleetConfig } from '../core/config.js';
 import { FleetmonError } from '../core/errors.js';
 import { packageRoot } from '../paths.js';
+import { databaseMovedAside, pinsAfterLosingRecordedKeys } from './alerts/server-alerts.js';
 import { buildApp } from './app.js';
 import { resolveApiToken, type TokenSource } from '../core/api-token.js';
 import { Monitor } from './monitor.js';
@@ -77,11 +78,23 @@ async function closeHttp(app: FastifyInstance): Promise<void> {
   }
 }
 
+/**
+ * A damaged database was moved aside: that is loud in the log, a critical alert (kept open until acknowledged, so
+ * it is seen on the dashboard and in `fleetmon alerts`) and a field of /health, because the host keys recorded on
+ * first use went with it.
+ */
+function raiseMovedAside(monitor: Monitor, log: Logger, path: string, movedTo: string, config: FleetConfig): { at: string; alertId: string } {
+  const condition = databaseMovedAside(path, movedTo, config);
+  const at = Date.now();
+  const [event] = monitor.alerts.apply({ raise: [condition], update: [], resolve: [] }, at);
+  log.error({ db: path, movedAside: movedTo, relearned: pinsAfterLosingRecordedKeys(config).relearned }, condition.message);
+  return { at: new Date(at).toISOString(), alertId: event && event.event === 'alert_new' ? event.data.id : '' };
+}
+
 export async function startServer(config: FleetConfig, opts: { log?: Logger; installSignalHandlers?: boolean } = {}): Promise<RunningServer> {
   const log = opts.log ?? makeLogger();
   const dataDir = config.server.data_dir ?? defaultDataDir();
   const { db, path, movedAside } = openDatabase(dataDir);
-  if (movedAside) log.error({ movedAside }, 'the database failed its integrity check and was moved aside; starting with a new one');
   let token: TokenSource;
   let monitor: Monitor;
   try {
@@ -92,7 +105,8 @@ export async function startServer(config: FleetConfig, opts: { log?: Logger; ins
     closeDatabase(db);
     throw err;
   }
-  const app = await buildApp({ config, monitor, db, token: token.token, logger: log.child({ component: 'http' }), version: packageVersion() });
+  const moved = movedAside ? raiseMovedAside(monitor, log, path, movedAside, config) : null;
+  const app = await buildApp({ config, monitor, db, token: token.token, logger: log.child({ component: 'http' }), version: packageVersion(), databaseMovedAside: moved });
   try {
     await app.listen({ host: config.server.host, port: config.server.port });
   } catch (err) {
