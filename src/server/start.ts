@@ -83,18 +83,23 @@ async function closeHttp(app: FastifyInstance): Promise<void> {
  * it is seen on the dashboard and in `fleetmon alerts`) and a field of /health, because the host keys recorded on
  * first use went with it.
  */
-function raiseMovedAside(monitor: Monitor, log: Logger, path: string, movedTo: string, config: FleetConfig): { at: string; alertId: string } {
-  const condition = databaseMovedAside(path, movedTo, config);
+function raiseMovedAside(
+  monitor: Monitor,
+  log: Logger,
+  { path, movedTo, recovered }: { path: string; movedTo: string; recovered: string[] },
+  config: FleetConfig,
+): { at: string; alertId: string } {
+  const condition = databaseMovedAside(path, movedTo, config, recovered);
   const at = Date.now();
   const [event] = monitor.alerts.apply({ raise: [condition], update: [], resolve: [] }, at);
-  log.error({ db: path, movedAside: movedTo, relearned: pinsAfterLosingRecordedKeys(config).relearned }, condition.message);
+  log.error({ db: path, movedAside: movedTo, ...pinsAfterLosingRecordedKeys(config, recovered) }, condition.message);
   return { at: new Date(at).toISOString(), alertId: event && event.event === 'alert_new' ? event.data.id : '' };
 }
 
 export async function startServer(config: FleetConfig, opts: { log?: Logger; installSignalHandlers?: boolean } = {}): Promise<RunningServer> {
   const log = opts.log ?? makeLogger();
   const dataDir = config.server.data_dir ?? defaultDataDir();
-  const { db, path, movedAside } = openDatabase(dataDir);
+  const { db, path, movedAside, recoveredHostKeys } = openDatabase(dataDir);
   let token: TokenSource;
   let monitor: Monitor;
   try {
@@ -105,7 +110,7 @@ export async function startServer(config: FleetConfig, opts: { log?: Logger; ins
     closeDatabase(db);
     throw err;
   }
-  const moved = movedAside ? raiseMovedAside(monitor, log, path, movedAside, config) : null;
+  const moved = movedAside ? raiseMovedAside(monitor, log, { path, movedTo: movedAside, recovered: recoveredHostKeys }, config) : null;
   const app = await buildApp({ config, monitor, db, token: token.token, logger: log.child({ component: 'http' }), version: packageVersion(), databaseMovedAside: moved });
   try {
     await app.listen({ host: config.server.host, port: config.server.port });
