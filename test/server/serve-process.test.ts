@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
+import WebSocket from 'ws';
 import { shQuote } from '../../src/core/shell-quote.js';
 import { tempDir, testDir, waitFor } from '../helpers/common.js';
 
@@ -41,7 +42,7 @@ function rawSocket(url: string, text: string): Promise<Socket> {
   });
 }
 
-test('SIGTERM with a half-sent request and an unfinished body exits 0 promptly', async (t) => {
+test('SIGTERM with a half-sent request, an unfinished body and an open WebSocket exits 0 promptly', async (t) => {
   const data = tempDir();
   t.after(data.remove);
   const s = await serve(data.path);
@@ -56,6 +57,10 @@ test('SIGTERM with a half-sent request and an unfinished body exits 0 promptly',
     await rawSocket(s.url, `GET /health HTTP/1.1\r\nHost: ${host}\r\n\r\n`),
   ];
   t.after(() => sockets.forEach((x) => x.destroy()));
+  // And a dashboard's open WebSocket.
+  const ws = new WebSocket(`${s.url.replace(/^http/, 'ws')}/ws`, { headers: { origin: s.url } });
+  t.after(() => ws.terminate());
+  await new Promise<void>((resolve, reject) => (ws.once('open', () => resolve()), ws.once('error', reject)));
   await new Promise((r) => setTimeout(r, 300));
   const started = Date.now();
   s.child.kill('SIGTERM');
