@@ -89,7 +89,7 @@ async function measureProbe(host: FakeHost, fleet: Fleet, gpu: 'on' | 'off', opt
       keyPath: fleet.keyPath,
       timeoutMs: 10_000,
       gate: false,
-      hostKey: { pinned: host.hostKeyFingerprint, onUnpinned: () => false },
+      hostKey: { pinned: host.hostKeyFingerprint, knownHosts: null, onUnpinned: () => false },
     },
     probe,
   );

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
 import { embeddedConfig, loadConfig, withServerOverrides } from '../core/config.js';
-import { startServer } from '../server/start.js';
+import { LOG_FORMATS, makeLogger, startServer, type LogFormat } from '../server/start.js';
 
 export default class Serve extends BaseCommand {
   static override summary = 'Run the monitor: poll the fleet, keep history, serve the API, WebSocket and dashboard.';
@@ -18,6 +18,12 @@ export default class Serve extends BaseCommand {
     host: Flags.string({ summary: 'address to listen on', env: 'FLEETMON_HOST' }),
     port: Flags.integer({ summary: 'port to listen on', env: 'FLEETMON_PORT', min: 0, max: 65535 }),
     'data-dir': Flags.string({ summary: 'directory for the database and the API token', env: 'FLEETMON_DATA_DIR' }),
+    'log-format': Flags.string({
+      summary: 'log lines as JSON or readable (default: readable on a terminal, JSON otherwise)',
+      options: [...LOG_FORMATS],
+      default: 'auto',
+      env: 'FLEETMON_LOG_FORMAT',
+    }),
   };
 
   async run(): Promise<void> {
@@ -25,7 +31,7 @@ export default class Serve extends BaseCommand {
     const { config: base, warnings } = flags.config ? loadConfig(flags.config) : { config: embeddedConfig(), warnings: [] };
     for (const w of warnings) this.logToStderr(`fleetmon: warning: ${w}`);
     const config = withServerOverrides(base, { host: flags.host, port: flags.port, dataDir: flags['data-dir'] });
-    const server = await startServer(config, { installSignalHandlers: true });
+    const server = await startServer(config, { installSignalHandlers: true, log: makeLogger({ format: flags['log-format'] as LogFormat }) });
     this.logToStderr(`fleetmon: dashboard and API on ${server.url} (${config.hosts.length} host(s), every ${config.polling_interval_seconds}s)`);
     if (server.token.source === 'generated') {
       this.logToStderr(`fleetmon: generated the API token into ${server.token.path} (mode 0600). Token: ${server.token.token}`);

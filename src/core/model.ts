@@ -147,6 +147,7 @@ export const AlertType = Type.Union([
   Type.Literal('gpu_temp_warning'),
   Type.Literal('gpu_temp_critical'),
   Type.Literal('gpu_memory_high'),
+  Type.Literal('database_moved_aside'),
 ]);
 export type AlertType = Static<typeof AlertType>;
 

@@ -30,6 +30,8 @@ export interface AppDeps {
   now?: () => number;
   logger?: FastifyBaseLogger;
   version?: string;
+  /** Set when this start moved a damaged database aside (/health says so; the alert has the paths). */
+  databaseMovedAside?: { at: string; alertId: string } | null;
 }
 
 export interface Caller {

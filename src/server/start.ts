@@ -3,10 +3,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import closeWithGrace from 'close-with-grace';
 import { pino, type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
 import type { FastifyInstance } from 'fastify';
 import { defaultDataDir, type FleetConfig } from '../core/config.js';
 import { FleetmonError } from '../core/errors.js';
 import { packageRoot } from '../paths.js';
+import { databaseMovedAside, pinsAfterLosingRecordedKeys } from './alerts/server-alerts.js';
 import { buildApp } from './app.js';
 import { resolveApiToken, type TokenSource } from '../core/api-token.js';
 import { Monitor } from './monitor.js';
@@ -30,19 +32,86 @@ export function packageVersion(): string {
   }
 }
 
-export function makeLogger(level = process.env.FLEETMON_LOG_LEVEL ?? 'info'): Logger {
-  // JSON lines (journald and log shippers read them); secrets are redacted before they are written.
-  return pino({ level, redact: ['req.headers.authorization', 'req.headers.cookie', 'token'] });
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/**
+ * The server's logger. JSON lines (journald and log shippers read them) unless stdout is a terminal, where a person
+ * reads them: then one readable line per event (pino-pretty, in-process and synchronous, so nothing is lost at
+ * exit). `format` overrides the choice. Secrets are redacted before either is written.
+ */
+export function makeLogger(opts: { level?: string; format?: LogFormat; stream?: NodeJS.WritableStream & { isTTY?: boolean } } = {}): Logger {
+  const level = opts.level ?? process.env.FLEETMON_LOG_LEVEL ?? 'info';
+  const out = opts.stream ?? process.stdout;
+  const format = opts.format ?? 'auto';
+  const options = { level, redact: ['req.headers.authorization', 'req.headers.cookie', 'token'] };
+  const pretty = format === 'pretty' || (format === 'auto' && out.isTTY === true);
+  if (!pretty) return opts.stream ? pino(options, opts.stream) : pino(options);
+  return pino(
+    options,
+    pinoPretty({
+      destination: out,
+      sync: true,
+      singleLine: true,
+      colorize: out.isTTY === true,
+      translateTime: 'SYS:HH:MM:ss',
+      ignore: 'pid,hostname',
+    }),
+  );
+}
+
+/** How long requests in flight get to finish at shutdown before every remaining connection is dropped. */
+export const SHUTDOWN_GRACE_MS = 500;
+
+/**
+ * Stops listening and closes the connections. Fastify drops idle keep-alive connections and answers 503 on the
+ * others, but a client that sent half a request (or never finishes a body) would hold close() until its request
+ * timeout and the process would be killed by close-with-grace's deadline: after a short grace, every remaining
+ * connection is destroyed.
+ */
+async function closeHttp(app: FastifyInstance): Promise<void> {
+  const force = setTimeout(() => app.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(force);
+  }
+}
+
+/**
+ * A damaged database was moved aside: that is loud in the log, a critical alert (kept open until acknowledged, so
+ * it is seen on the dashboard and in `fleetmon alerts`) and a field of /health, because the host keys recorded on
+ * first use went with it.
+ */
+function raiseMovedAside(
+  monitor: Monitor,
+  log: Logger,
+  { path, movedTo, recovered }: { path: string; movedTo: string; recovered: string[] },
+  config: FleetConfig,
+): { at: string; alertId: string } {
+  const condition = databaseMovedAside(path, movedTo, config, recovered);
+  const at = Date.now();
+  const [event] = monitor.alerts.apply({ raise: [condition], update: [], resolve: [] }, at);
+  log.error({ db: path, movedAside: movedTo, ...pinsAfterLosingRecordedKeys(config, recovered) }, condition.message);
+  return { at: new Date(at).toISOString(), alertId: event && event.event === 'alert_new' ? event.data.id : '' };
 }
 
 export async function startServer(config: FleetConfig, opts: { log?: Logger; installSignalHandlers?: boolean } = {}): Promise<RunningServer> {
   const log = opts.log ?? makeLogger();
   const dataDir = config.server.data_dir ?? defaultDataDir();
-  const { db, path, movedAside } = openDatabase(dataDir);
-  if (movedAside) log.error({ movedAside }, 'the database failed its integrity check and was moved aside; starting with a new one');
-  const token = resolveApiToken(config.server.token, dataDir);
-  const monitor = new Monitor({ config, db, log: log.child({ component: 'monitor' }) });
-  const app = await buildApp({ config, monitor, db, token: token.token, logger: log.child({ component: 'http' }), version: packageVersion() });
+  const { db, path, movedAside, recoveredHostKeys } = openDatabase(dataDir);
+  let token: TokenSource;
+  let monitor: Monitor;
+  try {
+    token = resolveApiToken(config.server.token, dataDir);
+    monitor = new Monitor({ config, db, log: log.child({ component: 'monitor' }) });
+  } catch (err) {
+    // A configuration error found here (an unreadable ssh.known_hosts, say) leaves no open database behind.
+    closeDatabase(db);
+    throw err;
+  }
+  const moved = movedAside ? raiseMovedAside(monitor, log, { path, movedTo: movedAside, recovered: recoveredHostKeys }, config) : null;
+  const app = await buildApp({ config, monitor, db, token: token.token, logger: log.child({ component: 'http' }), version: packageVersion(), databaseMovedAside: moved });
   try {
     await app.listen({ host: config.server.host, port: config.server.port });
   } catch (err) {
@@ -68,8 +137,7 @@ export async function startServer(config: FleetConfig, opts: { log?: Logger; ins
   const close = async () => {
     if (closed) return;
     closed = true;
-    await monitor.stop();
-    await app.close();
+    await Promise.all([monitor.stop(), closeHttp(app)]);
     closeDatabase(db);
   };
   if (opts.installSignalHandlers) {

@@ -49,7 +49,14 @@ export const SEVERITY: Record<AlertType, Severity> = {
   gpu_temp_warning: 'warning',
   gpu_temp_critical: 'critical',
   gpu_memory_high: 'warning',
+  database_moved_aside: 'critical',
 };
+
+/**
+ * Types the server raises itself, outside any poll (see server-alerts.ts): the evaluation never updates or resolves
+ * them, whatever the hosts do; they stay open until someone has read and acknowledged them.
+ */
+export const SERVER_ALERT_TYPES: ReadonlySet<AlertType> = new Set<AlertType>(['database_moved_aside']);
 
 export function conditionKey(type: AlertType, host: string, sub?: string): string {
   return sub === undefined ? `${type}|${host}` : `${type}|${host}|${sub}`;
@@ -230,7 +237,7 @@ function diff(ev: Evaluation, configuredHosts: Set<string>): AlertChanges {
     else if (existing.value !== c.value || existing.message !== c.message) changes.update.push({ id: existing.id, condition: c });
   }
   for (const a of ev.open) {
-    if (held.has(a.conditionKey) || ev.unobserved.has(a.conditionKey)) continue;
+    if (held.has(a.conditionKey) || ev.unobserved.has(a.conditionKey) || SERVER_ALERT_TYPES.has(a.type)) continue;
     // Alerts of hosts removed from the config are resolved too: nobody can act on them any more.
     if (!configuredHosts.has(a.host) || !held.has(a.conditionKey)) changes.resolve.push(a);
   }
@@ -250,6 +257,6 @@ export function evaluateAlerts(views: HostView[], open: OpenAlert[], t: AlertsCo
 
 /** With alerts disabled nothing is raised, and what was open is resolved. */
 export function evaluateOrDisable(views: HostView[], open: OpenAlert[], t: AlertsConfig): AlertChanges {
-  if (!t.enabled) return { raise: [], update: [], resolve: open };
+  if (!t.enabled) return { raise: [], update: [], resolve: open.filter((a) => !SERVER_ALERT_TYPES.has(a.type)) };
   return evaluateAlerts(views, open, t);
 }

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { FleetConfig, HostConfig } from '../../core/config.js';
+import { FleetmonError, errorMessage } from '../../core/errors.js';
 import { probeScriptPath } from '../../paths.js';
 import { sshUserOf } from './poller.js';
 import { LocalTransport, SshTransport, type Transport } from './transport.js';
@@ -16,10 +17,23 @@ export interface TransportFactoryOptions {
   probe?: string;
 }
 
+/** Read once at start: a missing file is a configuration error now, not a refusal of every host later. */
+function readKnownHosts(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new FleetmonError('KNOWN_HOSTS_UNREADABLE', `cannot read ssh.known_hosts ${path}: ${errorMessage(err)}`, {
+      kind: 'config',
+      suggestions: ['point ssh.known_hosts at an OpenSSH known_hosts file (ssh-keyscan HOST >> FILE), or set it to null to pin per host'],
+    });
+  }
+}
+
 export function transportFactory(opts: TransportFactoryOptions): (h: HostConfig) => Transport {
   const { config } = opts;
   const probe = opts.probe ?? readFileSync(probeScriptPath, 'utf8');
-  const trust = { known: opts.known, acceptUnknown: config.ssh.accept_unknown_host_keys, now: opts.now, log: opts.log };
+  const knownHosts = config.ssh.known_hosts ? { path: config.ssh.known_hosts, text: readKnownHosts(config.ssh.known_hosts) } : null;
+  const trust = { known: opts.known, knownHosts, acceptUnknown: config.ssh.accept_unknown_host_keys, now: opts.now, log: opts.log };
   return (h) => {
     if (h.transport === 'local') return new LocalTransport(probe);
     const { ssh } = config;

@@ -12,7 +12,8 @@ import { FleetmonError, errorMessage } from '../../core/errors.js';
 import { shQuote } from '../../core/shell-quote.js';
 import { ProbeChannel } from '../../protocol/probe-channel.js';
 import { gateProbeCommand } from '../../protocol/gate-protocol.js';
-import { connectSsh } from '../../ssh/connect.js';
+import { connectSsh, type HostKeyRefusal } from '../../ssh/connect.js';
+import { knownHostsName } from '../../ssh/known-hosts.js';
 import type { ExecResult } from '../../ssh/remote-shell.js';
 
 export interface Transport {
@@ -62,6 +63,8 @@ export class LocalTransport implements Transport {
 export interface HostKeyPolicy {
   /** Expected 'SHA256:…' fingerprint, if pinned. */
   pinned: string | null;
+  /** Otherwise, when ssh.known_hosts is set: only a key that file lists for the host (never trust on first use). */
+  knownHosts: { path: string; text: string } | null;
   /** Called with the presented fingerprint when nothing is pinned; return true to accept (and record). */
   onUnpinned: (fingerprint: string, keyType: string) => boolean;
 }
@@ -88,6 +91,18 @@ export class HostKeyMismatchError extends FleetmonError {
       suggestions: [`if the host was reinstalled, update its host_key in the config (or run fleetmon keys deploy ${host})`],
     });
   }
+}
+
+/** known_hosts lists other keys for the host (a changed key: the critical alert), or does not list it at all. */
+function knownHostsRefusal(t: SshTarget, r: HostKeyRefusal): FleetmonError {
+  const { path } = t.hostKey.knownHosts!;
+  const shown = `${r.presented.type} ${r.presented.fingerprint}`;
+  if (r.reason === 'mismatch') return new HostKeyMismatchError(t.host, r.expected.join(' or '), r.presented.fingerprint);
+  const why = r.reason === 'revoked' ? `is marked @revoked in ${path}` : `is not listed for ${knownHostsName(t.address, t.port)} in ${path}`;
+  return new FleetmonError('HOST_KEY_UNKNOWN', `host key of ${t.host} (${shown}) ${why}; not connecting`, {
+    kind: 'ssh',
+    suggestions: [`check the key on ${t.host}'s console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and add it to ${path} (ssh-keyscan -p ${t.port} ${t.address}), or pin it with host_key`],
+  });
 }
 
 function defaultPrivateKey(keyPath: string | null): Buffer | undefined {
@@ -132,10 +147,13 @@ export class SshTransport implements Transport {
       ...(process.env.SSH_AUTH_SOCK ? { agent: process.env.SSH_AUTH_SOCK } : {}),
       hostKey: t.hostKey.pinned
         ? { kind: 'pin', fingerprint: t.hostKey.pinned }
-        : { kind: 'tofu', accept: (key) => t.hostKey.onUnpinned(key.fingerprint, key.type) },
+        : t.hostKey.knownHosts
+          ? { kind: 'known-hosts', text: t.hostKey.knownHosts.text }
+          : { kind: 'tofu', accept: (key) => t.hostKey.onUnpinned(key.fingerprint, key.type) },
       describeFailure: (f) => {
         // A pinned key that changed is its own error: the poller raises the critical host_key_changed alert on it.
         if (f.kind === 'host-key' && f.refusal.trust === 'pin') return new HostKeyMismatchError(t.host, f.refusal.expected[0]!, f.refusal.presented.fingerprint);
+        if (f.kind === 'host-key' && f.refusal.trust === 'known-hosts') return knownHostsRefusal(t, f.refusal);
         if (f.kind === 'deadline') return new FleetmonError('SSH_TIMEOUT', `ssh to ${t.address}:${t.port} timed out after ${t.timeoutMs} ms`, { kind: 'timeout' });
         return new FleetmonError('SSH_CONNECT', `ssh to ${t.user}@${t.address}:${t.port}: ${errorMessage(f.error)}`, { kind: 'ssh' });
       },

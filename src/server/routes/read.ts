@@ -78,6 +78,15 @@ const HealthReply = Type.Object({
     consecutive_failures: Type.Integer(),
     error: Type.Union([Type.String(), Type.Null()]),
   }),
+  database: Type.Object({
+    moved_aside: Type.Union([
+      Type.Object(
+        { at: Type.String(), alert_id: Type.String() },
+        { description: 'this start found the database damaged and moved it aside; the alert says where, and which host keys were lost' },
+      ),
+      Type.Null(),
+    ]),
+  }),
 });
 
 export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -96,6 +105,9 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         failing_since: failure ? new Date(failure.since).toISOString() : null,
         consecutive_failures: failure?.consecutive ?? 0,
         error: failure?.error ?? null,
+      },
+      database: {
+        moved_aside: app.deps.databaseMovedAside ? { at: app.deps.databaseMovedAside.at, alert_id: app.deps.databaseMovedAside.alertId } : null,
       },
     });
   });

@@ -1,6 +1,6 @@
 /**
  * Opens fleetmon's SQLite file: WAL, NORMAL sync, busy timeout, foreign keys; a quick_check at start that moves a
- * damaged file aside (with a clear log line) instead of crash-looping; migrations by `user_version`, refusing a
+ * damaged file aside (the caller raises an alert) instead of crash-looping, keeping the host keys it can still read; migrations by `user_version`, refusing a
  * file written by a newer fleetmon.
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, renameSync } from 'node:fs';
@@ -15,6 +15,8 @@ export interface OpenResult {
   db: Db;
   path: string;
   movedAside: string | null;
+  /** Hosts whose key recorded on first use was read back from the damaged file (see recoverHostKeys). */
+  recoveredHostKeys: string[];
 }
 
 export function openDatabase(dataDir: string, opts: { fileName?: string; list?: Migration[] } = {}): OpenResult {
@@ -44,7 +46,35 @@ export function openDatabase(dataDir: string, opts: { fileName?: string; list?: 
     throw notUsable(path, err);
   }
   migrate(db, opts.list ?? migrations);
-  return { db, path, movedAside };
+  const recoveredHostKeys = movedAside ? recoverHostKeys(db, movedAside) : [];
+  return { db, path, movedAside, recoveredHostKeys };
+}
+
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
+
+/**
+ * The host keys recorded on first use, read back from a damaged file whose host_keys table still reads, so those
+ * hosts stay pinned instead of trusting whatever key they show next. Only well-formed rows are taken; a garbled
+ * fingerprint fails safe (the host is refused and raises host_key_changed). Nothing readable: nothing recovered.
+ */
+function recoverHostKeys(db: Db, damaged: string): string[] {
+  let old: Db | undefined;
+  try {
+    old = new Database(damaged, { readonly: true, fileMustExist: true });
+    const rows = old.prepare('SELECT host, fingerprint, key_type, first_seen_at FROM host_keys').all() as Array<Record<string, unknown>>;
+    const good = rows.filter(
+      (r) => typeof r.host === 'string' && typeof r.fingerprint === 'string' && FINGERPRINT.test(r.fingerprint) && typeof r.key_type === 'string' && Number.isInteger(r.first_seen_at),
+    );
+    const put = db.prepare('INSERT OR IGNORE INTO host_keys (host, fingerprint, key_type, first_seen_at) VALUES (?, ?, ?, ?)');
+    db.transaction(() => {
+      for (const r of good) put.run(r.host, r.fingerprint, r.key_type, r.first_seen_at);
+    })();
+    return good.map((r) => r.host as string);
+  } catch {
+    return [];
+  } finally {
+    old?.close();
+  }
 }
 
 /** The database and its -wal/-shm (SQLite gives them the file's mode) are readable by the service account only. */

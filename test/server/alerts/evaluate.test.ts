@@ -143,3 +143,13 @@ test('metrics label values are escaped so a session name cannot break the exposi
   assert.match(text, /^fleetmon_gpu_temperature_celsius\{host="h1",gpu="0",name="NVIDIA H100 80GB HBM3"\} 62$/m);
   assert.equal(text.split('\n').filter((l) => l.startsWith('fleetmon_session_legacy{')).length, 1);
 });
+
+test('an alert the server raised itself (database moved aside) is neither resolved by a cycle nor by disabling alerts', () => {
+  const server: OpenAlert = { id: 'a1', conditionKey: 'database_moved_aside|(server)|/x.corrupt', type: 'database_moved_aside', host: '(server)', value: null, message: 'moved' };
+  const open = [...asOpen(evaluateAlerts([view(host())], [], thresholds)), server];
+  assert.ok(!evaluateAlerts([view(host())], open, thresholds).resolve.includes(server));
+  assert.ok(!evaluateAlerts([], open, thresholds).resolve.includes(server), 'no configured host is named (server)');
+  const off = evaluateOrDisable([view(host())], open, { ...thresholds, enabled: false });
+  assert.equal(off.resolve.length, open.length - 1);
+  assert.ok(!off.resolve.includes(server));
+});

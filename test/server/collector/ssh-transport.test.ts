@@ -41,7 +41,7 @@ const target = (o: Partial<SshTarget> = {}): SshTarget => ({
   keyPath,
   timeoutMs: 3000,
   gate: false,
-  hostKey: { pinned: hostKey.fingerprint, onUnpinned: () => false },
+  hostKey: { pinned: hostKey.fingerprint, knownHosts: null, onUnpinned: () => false },
   ...o,
 });
 
@@ -56,7 +56,7 @@ test('a pinned key connects; one-off commands come back as exec results', async 
 });
 
 test('a changed pinned key is a HostKeyMismatchError naming both keys', async () => {
-  const t = new SshTransport(target({ hostKey: { pinned: otherKey.fingerprint, onUnpinned: () => true } }), 'true');
+  const t = new SshTransport(target({ hostKey: { pinned: otherKey.fingerprint, knownHosts: null, onUnpinned: () => true } }), 'true');
   const err = await t.run(['true'], 5000).then(
     () => assert.fail('connected'),
     (e: unknown) => e,
@@ -72,14 +72,14 @@ test('a changed pinned key is a HostKeyMismatchError naming both keys', async ()
 
 test('nothing pinned: the first-use callback gets fingerprint and type; a refusal is SSH_CONNECT', async () => {
   const seen: string[][] = [];
-  const accepting = new SshTransport(target({ hostKey: { pinned: null, onUnpinned: (fp, type) => (seen.push([fp, type]), true) } }), 'true');
+  const accepting = new SshTransport(target({ hostKey: { pinned: null, knownHosts: null, onUnpinned: (fp, type) => (seen.push([fp, type]), true) } }), 'true');
   try {
     assert.equal((await accepting.run(['true'], 5000)).code, 0);
   } finally {
     accepting.close();
   }
   assert.deepEqual(seen, [[hostKey.fingerprint, 'ssh-ed25519']]);
-  const refusing = new SshTransport(target({ hostKey: { pinned: null, onUnpinned: () => false } }), 'true');
+  const refusing = new SshTransport(target({ hostKey: { pinned: null, knownHosts: null, onUnpinned: () => false } }), 'true');
   const err = await refusing.run(['true'], 5000).then(() => assert.fail('connected'), (e: unknown) => e);
   assert.ok(err instanceof FleetmonError && !(err instanceof HostKeyMismatchError), String(err));
   assert.equal(err.code, 'SSH_CONNECT');

@@ -4,12 +4,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { FleetmonError } from '../../../src/core/errors.js';
 import { closeDatabase, openDatabase } from '../../../src/server/store/db.js';
+import { HostKeyRepository } from '../../../src/server/store/repositories.js';
 import { tempDir } from '../../helpers/common.js';
 
 const unusable = (path: string) => (err: unknown) => err instanceof FleetmonError && err.code === 'DB_UNUSABLE' && err.message.includes(path);
@@ -72,4 +73,35 @@ test('a really damaged file is still moved aside and a fresh database made', (t)
   const { db, movedAside } = openDatabase(dir.path);
   closeDatabase(db);
   assert.ok(movedAside && movedAside.includes('.corrupt-'), String(movedAside));
+});
+
+test('host keys recorded on first use are read back from a damaged file whose host_keys table still reads', (t) => {
+  const dir = tempDir();
+  t.after(dir.remove);
+  const fp = 'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s';
+  const made = openDatabase(dir.path);
+  new HostKeyRepository(made.db).remember('tofu1', fp, 'ssh-ed25519', 1_700_000_000_000);
+  new HostKeyRepository(made.db).remember('garbled', 'not a fingerprint', 'ssh-ed25519', 1_700_000_000_000);
+  closeDatabase(made.db);
+  // Damage another table's pages (one that spans many), leaving host_keys readable.
+  const raw = new Database(made.path);
+  raw.pragma('journal_mode = DELETE');
+  raw.exec('CREATE TABLE filler (x TEXT)');
+  const put = raw.prepare('INSERT INTO filler VALUES (?)');
+  raw.transaction(() => {
+    for (let i = 0; i < 2000; i++) put.run(`row ${i} `.repeat(20));
+  })();
+  const pageSize = raw.pragma('page_size', { simple: true }) as number;
+  const page = (raw.prepare(`SELECT pageno FROM dbstat WHERE name = 'filler' AND pagetype = 'leaf' ORDER BY pageno LIMIT 1 OFFSET 10`).get() as { pageno: number }).pageno;
+  raw.close();
+  const fd = openSync(made.path, 'r+');
+  writeSync(fd, Buffer.alloc(pageSize - 100, 0xa5), 0, pageSize - 100, (page - 1) * pageSize + 50);
+  closeSync(fd);
+
+  const { db, movedAside, recoveredHostKeys } = openDatabase(dir.path);
+  t.after(() => closeDatabase(db));
+  assert.ok(movedAside, 'the damaged file was moved aside');
+  assert.deepEqual(recoveredHostKeys, ['tofu1']);
+  assert.deepEqual(new HostKeyRepository(db).find('tofu1'), { fingerprint: fp, keyType: 'ssh-ed25519' });
+  assert.equal(new HostKeyRepository(db).find('garbled'), undefined, 'a malformed row is not taken');
 });
