@@ -69,10 +69,11 @@ export function resolveSecrets(c: ChannelConfig, env: NodeJS.ProcessEnv = proces
 
 /** Replaces every secret's text with `[secret]`: a peer's error page may echo the URL or a header back. */
 function redactor(s: Secrets): (text: string) => string {
-  const values = [s.url, s.secret, s.token, s.password].filter((v): v is string => Boolean(v) && v!.length >= 4);
+  // The URL's origin is fine to show (errors name it); its path, query and password may be the key itself.
   const url = s.url ? safeUrl(s.url) : null;
-  const parts = url ? [url.pathname, url.search, url.password].filter((p) => p.length > 1) : [];
-  return (text) => [...values, ...parts].reduce((t, v) => t.split(v).join('[secret]'), text);
+  const parts = url ? [url.pathname, url.search, url.password] : [];
+  const values = [s.secret, s.token, s.password, ...parts].filter((v): v is string => typeof v === 'string' && v.length >= 4);
+  return (text) => values.reduce((t, v) => t.split(v).join('[secret]'), text);
 }
 
 function safeUrl(u: string): URL | null {
