@@ -42,6 +42,11 @@ export class Dispatcher {
   private again = false;
   private readonly lastRepost = new Map<string, number>();
 
+  /** The outbox, for the delivery log. */
+  get outbox(): OutboxRepository {
+    return this.opts.outbox;
+  }
+
   constructor(private readonly opts: DispatcherOptions) {
     this.now = opts.now ?? Date.now;
     this.channels = opts.config.channels.map(ruleChannel);
