@@ -9,6 +9,43 @@ import { FleetmonError } from '../core/errors.js';
 import type { Alert, FleetSummary, Host, Session } from '../core/model.js';
 import { TOKEN_FILE } from '../core/api-token.js';
 
+/** GET /api/notifications (its TypeBox schema is NotificationsReply in src/server/routes/notifications.ts). */
+export interface NotificationsLog {
+  channels: Array<{
+    name: string;
+    type: string;
+    min_severity: string;
+    health: 'ok' | 'failing' | 'unused';
+    pending: number;
+    failed: number;
+    last_delivered_at: string | null;
+    last_error_at: string | null;
+    last_error: string | null;
+  }>;
+  log: Array<{
+    id: number;
+    channel: string;
+    alert_id: string;
+    event: string;
+    state: 'pending' | 'delivered' | 'failed' | 'dropped';
+    attempts: number;
+    created_at: string;
+    next_attempt_at: string | null;
+    last_attempt_at: string | null;
+    delivered_at: string | null;
+    last_error: string | null;
+    detail: string | null;
+  }>;
+}
+
+export interface NotifyTestResult {
+  channel: string;
+  type: string;
+  ok: boolean;
+  detail: string;
+  ms: number;
+}
+
 export interface ApiResult<T> {
   status: number;
   body: T;
@@ -95,6 +132,17 @@ export class ApiClient {
   }
   ack(id: string, note?: string) {
     return this.request<Alert>('POST', `api/alerts/${encodeURIComponent(id)}/ack`, note ? { note } : {}).then((r) => r.body);
+  }
+  notifications(opts: { limit?: number; channel?: string } = {}) {
+    const q = new URLSearchParams();
+    if (opts.limit !== undefined) q.set('limit', String(opts.limit));
+    if (opts.channel !== undefined) q.set('channel', opts.channel);
+    const query = q.toString();
+    return this.request<NotificationsLog>('GET', `api/notifications${query ? `?${query}` : ''}`).then((r) => r.body);
+  }
+  /** Sends a test message through one channel; a failed delivery is a result (ok: false), not an error. */
+  notifyTest(channel: string) {
+    return this.request<NotifyTestResult>('POST', `api/notifications/${encodeURIComponent(channel)}/test`, {}).then((r) => r.body);
   }
   requestKill(id: string) {
     return this.request<{ confirm_token: string; expires_at: string; session: Session }>(

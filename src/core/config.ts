@@ -10,6 +10,7 @@ import { Kind, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Node as YamlNode } from 'yaml';
 import { FleetmonError } from './errors.js';
+import { AlertType, Severity } from './model.js';
 import { cleanHostName } from './names.js';
 
 /** The least length of an API token (`server.token`, FLEETMON_TOKEN); see checkTokenStrength. */
@@ -108,6 +109,102 @@ export const HostConfigSchema = Type.Object(
   },
 );
 
+/** A duration: whole seconds, or a number with a unit (`90s`, `5m`, `2h`, `1d`). */
+const DURATION_PATTERN = '^\\d+(\\.\\d+)?(s|m|h|d)$';
+const durationMembers = () => [
+  Type.Integer({ minimum: 0, maximum: 365 * 86400, description: 'seconds' }),
+  Type.String({ pattern: DURATION_PATTERN, expected: 'must be a duration such as 30s, 5m, 2h or 1d', example: '5m' }),
+] as const;
+const Duration = (def: number | string, description: string) => Type.Union([...durationMembers()], { default: def, description, example: '5m' });
+const NullableDuration = (description: string) => Type.Union([...durationMembers(), Type.Null()], { default: null, description, example: '1h' });
+
+/** A duration as hosts.yml writes it, in milliseconds; null stays null. */
+export function durationMs(value: number | string | null): number | null {
+  if (value === null) return null;
+  if (typeof value === 'number') return value * 1000;
+  const m = /^(\d+(?:\.\d+)?)(s|m|h|d)$/.exec(value);
+  if (!m) throw new Error(`not a duration: ${value}`);
+  return Number(m[1]) * { s: 1000, m: 60_000, h: 3600_000, d: 86400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+}
+
+/** Names of an environment variable holding a secret (a token, a password, a URL with a key in it). */
+const EnvName = () => Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', expected: 'must be the name of an environment variable', example: 'FLEETMON_WEBHOOK_SECRET' }));
+const SecretFile = () => Type.Optional(Type.String({ minLength: 1, example: '/etc/fleetmon/webhook-secret' }));
+
+export const CHANNEL_TYPES = ['webhook', 'ntfy', 'slack', 'email', 'alertmanager'] as const;
+export type ChannelType = (typeof CHANNEL_TYPES)[number];
+export const NOTIFY_EVENTS = ['new', 'updated', 'reminder', 'resolved', 'acknowledged'] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+const CLOCK = { pattern: '^([01]\\d|2[0-3]):[0-5]\\d$', expected: 'must be a time of day as HH:MM (00:00 to 23:59)', example: '22:00' };
+
+export const SmtpConfigSchema = Type.Object(
+  {
+    host: Type.String({ minLength: 1, example: 'smtp.example.org' }),
+    port: Type.Integer({ default: 587, minimum: 1, maximum: 65535 }),
+    security: Type.Union([Type.Literal('starttls'), Type.Literal('tls'), Type.Literal('none')], {
+      default: 'starttls',
+      description: 'starttls: upgrade on the submission port (587) and refuse to send without it; tls: TLS from the start (465)',
+    }),
+    user: Type.Optional(Type.String({ minLength: 1 })),
+    password_file: SecretFile(),
+    password_env: EnvName(),
+    ca_file: Type.Optional(Type.String({ minLength: 1, description: 'a PEM file of the CA that signed the server\'s certificate, for a private CA' })),
+  },
+  { additionalProperties: false, expected: 'must be a mapping with at least host', fix: 'write e.g. `smtp: {host: smtp.example.org, port: 587}`' },
+);
+
+export const QuietHoursSchema = Type.Object(
+  {
+    from: Type.String(CLOCK),
+    to: Type.String({ ...CLOCK, example: '07:00' }),
+    tz: Type.String({ default: 'UTC', minLength: 1, example: 'Europe/Berlin', description: 'an IANA time zone' }),
+  },
+  { additionalProperties: false, fix: 'write e.g. `quiet_hours: {from: "22:00", to: "07:00", tz: Europe/Berlin}`' },
+);
+
+export const ChannelConfigSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', expected: "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", example: 'ops-webhook' }),
+    type: Type.Union(CHANNEL_TYPES.map((t) => Type.Literal(t))),
+    url: Type.Optional(Type.String({ minLength: 1, secret: true, example: 'https://hooks.example.org/fleetmon' })),
+    url_file: SecretFile(),
+    url_env: EnvName(),
+    secret_file: SecretFile(),
+    secret_env: EnvName(),
+    token_file: SecretFile(),
+    token_env: EnvName(),
+    smtp: Type.Optional(SmtpConfigSchema),
+    from: Type.Optional(Type.String({ minLength: 3, example: 'fleetmon@example.org' })),
+    to: Type.Optional(Type.Array(Type.String({ minLength: 3, example: 'oncall@example.org' }), { noun: 'addresses' })),
+    min_severity: Type.Union(Severity.anyOf, { default: 'info' }),
+    types: Type.Optional(Type.Array(AlertType, { noun: 'alert types' })),
+    hosts: Type.Optional(Type.Array(Type.String({ minLength: 1, example: 'gpu*' }), { noun: 'host name globs' })),
+    events: Type.Array(Type.Union(NOTIFY_EVENTS.map((e) => Type.Literal(e))), { default: ['new', 'reminder', 'resolved', 'acknowledged'], noun: 'events' }),
+    for: Duration(0, 'how long an alert must hold before it notifies'),
+    repeat_every: NullableDuration('reminders while an alert is open and not acknowledged; null: none'),
+    quiet_hours: Type.Optional(QuietHoursSchema),
+    rate_limit_per_minute: Type.Integer({ default: 30, minimum: 1, maximum: 10000 }),
+    timeout: num(10, 0.1, 300, 'seconds per delivery attempt'),
+  },
+  {
+    additionalProperties: false,
+    expected: 'must be a channel: a mapping with at least name and type',
+    fix: 'write each channel as a mapping: `- {name: ops, type: webhook, url: https://…}`',
+  },
+);
+
+export const NotificationsConfigSchema = Type.Object(
+  {
+    channels: Type.Array(ChannelConfigSchema, { default: [], noun: 'channels', fix: 'write each channel as a list item: `- {name: ops, type: webhook, url: https://…}`' }),
+    retry_initial_seconds: num(10, 0.01, 3600, 'the first wait after a failed delivery; it doubles with each failure'),
+    retry_max_seconds: num(600, 0.01, 86400, 'the longest wait between delivery attempts'),
+    give_up_after_hours: num(24, 0.001, 720, 'a message still undelivered after this long is marked failed'),
+    collapse_after_minutes: num(15, 0.01, 10080, 'a backlog older than this is collapsed to what still matters'),
+    alertmanager_resend_seconds: num(60, 1, 3600, 'how often open alerts are re-posted to Alertmanager'),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const ConfigSchema = Type.Object(
   {
     polling_interval_seconds: num(30, 0.2, 86400, 'seconds'),
@@ -116,6 +213,7 @@ export const ConfigSchema = Type.Object(
     alerts: AlertsConfigSchema,
     ssh: SshConfigSchema,
     server: ServerConfigSchema,
+    notifications: NotificationsConfigSchema,
     hosts: Type.Array(HostConfigSchema, {
       default: [],
       noun: 'hosts',
@@ -128,6 +226,8 @@ export const ConfigSchema = Type.Object(
 export type FleetConfig = Static<typeof ConfigSchema>;
 export type HostConfig = Static<typeof HostConfigSchema>;
 export type AlertsConfig = Static<typeof AlertsConfigSchema>;
+export type ChannelConfig = Static<typeof ChannelConfigSchema>;
+export type NotificationsConfig = Static<typeof NotificationsConfigSchema>;
 
 export { defaultDataDir } from './data-dir.js';
 
@@ -410,7 +510,7 @@ function jsType(value: unknown): string {
 }
 
 function isSecret(schema: TSchema): boolean {
-  return schema.token === true || ((schema.anyOf as TSchema[] | undefined) ?? []).some(isSecret);
+  return schema.token === true || schema.secret === true || ((schema.anyOf as TSchema[] | undefined) ?? []).some(isSecret);
 }
 
 /** `<key> must be … (got …); fix: …` */
@@ -571,6 +671,7 @@ function crossChecks(raw: Record<string, unknown>): Problem[] {
       }
     });
   }
+  out.push(...channelChecks(raw));
   const alerts = isPlainObject(raw.alerts) ? raw.alerts : {};
   const props = AlertsConfigSchema.properties;
   const warning = alerts.gpu_temp_warning ?? props.gpu_temp_warning.default;
@@ -584,6 +685,57 @@ function crossChecks(raw: Record<string, unknown>): Problem[] {
     });
   }
   return out;
+}
+
+/** Each channel type's own needs, duplicate channel names, time zones; a URL is never echoed (it may hold a key). */
+function channelChecks(raw: Record<string, unknown>): Problem[] {
+  const out: Problem[] = [];
+  const n = isPlainObject(raw.notifications) ? raw.notifications : {};
+  if (!Array.isArray(n.channels)) return out;
+  const seen = new Map<string, number>();
+  n.channels.forEach((c: unknown, i) => {
+    if (!isPlainObject(c) || typeof c.type !== 'string') return;
+    const at = (...rest: Path): Path => ['notifications', 'channels', i, ...rest];
+    const problem = (path: Path, part: Problem['part'], text: string) => out.push({ path, part, text: `${keyPath(raw, path)}${text.startsWith(':') ? '' : ' '}${text}` });
+    if (typeof c.name === 'string') {
+      const first = seen.get(c.name);
+      if (first === undefined) seen.set(c.name, i);
+      else problem(at('name'), 'value', `: duplicate channel name '${c.name}' (${keyPath(raw, ['notifications', 'channels', first])} has it too); fix: give each channel its own name`);
+    }
+    const sources = ['url', 'url_file', 'url_env'].filter((k) => Object.hasOwn(c, k));
+    if (c.type === 'email') {
+      for (const k of sources) problem(at(k), 'key', `is not used by an email channel; fix: remove it, and set smtp, from and to`);
+      if (!Object.hasOwn(c, 'smtp')) problem(at('smtp'), 'parent', 'is required for an email channel: add `smtp: {host: smtp.example.org, port: 587}`');
+      if (!Object.hasOwn(c, 'from')) problem(at('from'), 'parent', 'is required for an email channel: add `from: fleetmon@example.org`');
+      if (!Array.isArray(c.to) || c.to.length === 0) problem(at('to'), Object.hasOwn(c, 'to') ? 'value' : 'parent', 'must list at least one recipient for an email channel: add `to: [oncall@example.org]`');
+    } else {
+      if (sources.length !== 1) {
+        problem(sources.length > 1 ? at(sources[1]!) : at('url'), sources.length > 1 ? 'key' : 'parent', `: ${/^[aeiou]/.test(c.type) ? 'an' : 'a'} ${c.type} channel needs exactly one of url, url_file or url_env (got ${sources.length === 0 ? 'none' : sources.join(' and ')}); fix: add \`url: https://…\`, or keep the URL in a file (url_file) or an environment variable (url_env) when it holds a key`);
+      }
+      if (typeof c.url === 'string' && !/^https?:\/\/[^\s/]+/.test(c.url)) problem(at('url'), 'value', `must be an http:// or https:// URL (got ${c.url.length} characters); fix: write e.g. \`url: https://ntfy.sh/my-topic\``);
+      for (const k of ['smtp', 'from', 'to']) if (Object.hasOwn(c, k)) problem(at(k), 'key', `is only for email channels; fix: remove it`);
+    }
+    if ((Object.hasOwn(c, 'secret_file') || Object.hasOwn(c, 'secret_env')) && c.type !== 'webhook') problem(at(Object.hasOwn(c, 'secret_file') ? 'secret_file' : 'secret_env'), 'key', 'signs webhook bodies only; fix: remove it, or use token_file for ntfy');
+    if ((Object.hasOwn(c, 'token_file') || Object.hasOwn(c, 'token_env')) && c.type !== 'ntfy') problem(at(Object.hasOwn(c, 'token_file') ? 'token_file' : 'token_env'), 'key', 'is the ntfy access token only; fix: remove it');
+    for (const [a, b] of [['secret_file', 'secret_env'], ['token_file', 'token_env']] as const) {
+      if (Object.hasOwn(c, a) && Object.hasOwn(c, b)) problem(at(b), 'key', `and ${a} are both set; fix: keep one of them`);
+    }
+    const q = c.quiet_hours;
+    if (isPlainObject(q) && typeof q.tz === 'string' && !validTimeZone(q.tz)) {
+      problem(at('quiet_hours', 'tz'), 'value', `must be an IANA time zone (got ${JSON.stringify(q.tz).slice(0, 60)}); fix: write e.g. \`tz: Europe/Berlin\` or \`tz: UTC\``);
+    }
+    if (isPlainObject(q) && typeof q.from === 'string' && q.from === q.to) problem(at('quiet_hours', 'to'), 'value', 'must differ from quiet_hours.from (an empty window); fix: remove quiet_hours, or give it a length');
+  });
+  return out;
+}
+
+function validTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

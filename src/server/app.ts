@@ -19,6 +19,7 @@ import { actionRoutes } from './routes/actions.js';
 import { signInRoutes } from './routes/sign-in.js';
 import { wsRoutes } from './routes/ws.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { notificationRoutes } from './routes/notifications.js';
 import { AuditRepository } from './store/audit-repository.js';
 import type { Db } from './store/db.js';
 
@@ -117,6 +118,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(signInRoutes);
   await app.register(wsRoutes);
   await app.register(metricsRoutes);
+  await app.register(notificationRoutes);
   return app;
 }
 

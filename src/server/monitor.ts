@@ -14,6 +14,7 @@ import { Poller, type CycleResult } from './collector/poller.js';
 import type { Transport } from './collector/transport.js';
 import { killSession, type KillOutcome } from './kill.js';
 import { LoopDelay } from './loop-delay.js';
+import { Dispatcher } from './notify/dispatcher.js';
 import type { Db } from './store/db.js';
 import type { AlertRepository } from './store/alert-repository.js';
 import type { SampleRepository } from './store/repositories.js';
@@ -25,6 +26,8 @@ export interface MonitorOptions {
   log: Logger;
   now?: () => number;
   makeTransport?: (host: HostConfig) => Transport;
+  /** The environment the notification channels read their `*_env` secrets from (tests pass their own). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** How often hosts' whole snapshots are saved for the next start (and at shutdown); samples go every cycle. */
@@ -49,6 +52,8 @@ export class Monitor extends EventEmitter {
   readonly poller: Poller;
   readonly samples: SampleRepository;
   readonly alerts: AlertRepository;
+  /** Sends alert events to the configured notification channels, through the outbox. */
+  readonly notifier: Dispatcher;
   private readonly store: Store;
   readonly config: FleetConfig;
   private readonly log: Logger;
@@ -68,6 +73,14 @@ export class Monitor extends EventEmitter {
     this.store = new Store(opts.db);
     this.samples = this.store.samples;
     this.alerts = this.store.alerts;
+    this.notifier = new Dispatcher({
+      config: opts.config.notifications,
+      outbox: this.store.outbox,
+      alerts: this.alerts,
+      log: this.log.child({ component: 'notify' }),
+      now: this.now,
+      ...(opts.env ? { env: opts.env } : {}),
+    });
     this.poller = new Poller({
       config: opts.config,
       now: this.now,
@@ -81,6 +94,7 @@ export class Monitor extends EventEmitter {
   start(): void {
     this.loopDelay.start();
     this.poller.start();
+    this.notifier.start();
     this.retentionTimer = setInterval(() => this.runRetention(), RETENTION_EVERY_MS);
     this.retentionTimer.unref();
   }
@@ -89,6 +103,7 @@ export class Monitor extends EventEmitter {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.loopDelay.stop();
     await this.poller.stop();
+    await this.notifier.stop();
     if (this.poller.lastCycle) {
       try {
         this.samples.saveStates(this.now(), this.hosts());
@@ -113,7 +128,15 @@ export class Monitor extends EventEmitter {
     let changes: ReturnType<Store['writeCycle']>;
     try {
       const alertChanges = evaluateOrDisable(this.poller.runtimes, this.alerts.open(), this.config.alerts);
-      changes = this.store.writeCycle({ ts: cycle.startedAt, hosts: cycle.hosts, alertChanges, alertsAt: cycle.finishedAt, states });
+      const at = cycle.finishedAt;
+      changes = this.store.writeCycle({
+        ts: cycle.startedAt,
+        hosts: cycle.hosts,
+        alertChanges,
+        alertsAt: at,
+        states,
+        ...(this.notifier.enabled ? { planNotifications: (events: AlertEvent[], get: (id: string) => Alert | undefined) => this.notifier.plan(events, get, at) } : {}),
+      });
     } catch (err) {
       // The live view still gets the cycle; /health says that nothing is being kept.
       this.storeFailure = { since: this.storeFailure?.since ?? this.now(), consecutive: (this.storeFailure?.consecutive ?? 0) + 1, error: err instanceof Error ? err.message : String(err) };
@@ -137,6 +160,7 @@ export class Monitor extends EventEmitter {
     }
     this.emit('cycle', { ...cycle, writeMs, storedAt });
     for (const c of changes) this.emit('alert', c);
+    if (changes.length > 0) this.notifier.kick();
   }
 
   hosts(): Host[] {
@@ -150,8 +174,12 @@ export class Monitor extends EventEmitter {
 
   /** Acknowledges an alert (idempotently) and tells the WebSocket clients. */
   acknowledgeAlert(id: string, by: string, note: string | null): Alert | undefined {
-    const alert = this.alerts.acknowledge(id, by, note, this.now());
-    if (alert) this.emit('alert', { event: 'alert_acked', data: alert } satisfies AlertEvent);
+    const at = this.now();
+    const alert = this.store.acknowledge(id, by, note, at, this.notifier.enabled ? (a) => this.notifier.plan([{ event: 'alert_acked', data: a }], () => a, at) : undefined);
+    if (alert) {
+      this.emit('alert', { event: 'alert_acked', data: alert } satisfies AlertEvent);
+      this.notifier.kick();
+    }
     return alert;
   }
 

@@ -229,9 +229,12 @@ const ConfigReply = Type.Object({
   ssh: Type.Object({ user: Type.String(), timeout: Type.Number(), port: Type.Integer(), host_key_policy: Type.String() }),
   server: Type.Object({ public_read: Type.Boolean(), history_retention_days: Type.Number(), auth_required_for_changes: Type.Boolean() }),
   hosts: Type.Array(Type.Object({ name: Type.String(), address: Type.String(), has_gpu: Type.Union([Type.Boolean(), Type.Null()]), pinned: Type.Boolean(), gate: Type.Boolean(), transport: Type.String() })),
+  notifications: Type.Object({
+    channels: Type.Array(Type.Object({ name: Type.String(), type: Type.String(), min_severity: Type.String(), reminders: Type.Boolean(), quiet_hours: Type.Boolean() })),
+  }),
 });
 
-/** The configuration as the dashboard shows it. No secrets: no token, no key paths, no known_hosts contents. */
+/** The configuration as the dashboard shows it. No secrets: no token, no key paths, no known_hosts contents, no channel URLs. */
 export function publicConfig(config: FleetConfig, publicRead: boolean): Static<typeof ConfigReply> {
   return {
     polling_interval_seconds: config.polling_interval_seconds,
@@ -246,6 +249,10 @@ export function publicConfig(config: FleetConfig, publicRead: boolean): Static<t
     },
     server: { public_read: publicRead, history_retention_days: config.server.history_retention_days, auth_required_for_changes: true },
     hosts: config.hosts.map((h) => ({ name: h.name, address: h.address, has_gpu: h.has_gpu, pinned: Boolean(h.host_key), gate: h.gate === true, transport: h.transport ?? 'ssh' })),
+    // Channels by name and kind only: URLs, addresses and secret paths stay on the server.
+    notifications: {
+      channels: config.notifications.channels.map((c) => ({ name: c.name, type: c.type, min_severity: c.min_severity, reminders: c.repeat_every !== null, quiet_hours: c.quiet_hours !== undefined })),
+    },
   };
 }
 

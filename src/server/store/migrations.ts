@@ -93,4 +93,30 @@ export const migrations: Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: 'notification outbox',
+    sql: `
+      -- The outbox: a row per (alert event, channel), written in the poll cycle's transaction and sent after it, so
+      -- an event is neither lost nor sent twice across restarts. key is the idempotency key receivers see.
+      CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL UNIQUE,           -- alert|channel|event[|n]
+        channel TEXT NOT NULL,
+        alert_id TEXT NOT NULL,
+        event TEXT NOT NULL CHECK (event IN ('new', 'updated', 'reminder', 'resolved', 'acknowledged', 'test')),
+        state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed', 'dropped')),
+        created_at INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL,   -- not before: the 'for' delay, quiet hours, backoff, the rate limit
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_attempt_at INTEGER,
+        delivered_at INTEGER,
+        last_error TEXT,
+        detail TEXT                         -- why it was dropped or is held
+      ) STRICT;
+      CREATE INDEX notifications_due ON notifications (state, next_attempt_at);
+      CREATE INDEX notifications_alert_channel ON notifications (alert_id, channel, event);
+      CREATE INDEX notifications_channel_delivered ON notifications (channel, delivered_at);
+    `,
+  },
 ];

@@ -3,10 +3,12 @@
  * states, then the alert changes the pure evaluation returned). Nothing here decides anything about alerts.
  */
 import type { Host } from '../../core/model.js';
+import type { Alert } from '../../core/model.js';
 import type { AlertChanges } from '../alerts/evaluate.js';
 import type { AlertEvent } from '../alerts/events.js';
 import { AlertRepository } from './alert-repository.js';
 import type { Db } from './db.js';
+import { OutboxRepository, type OutboxPlan } from './outbox-repository.js';
 import { HostKeyRepository, SampleRepository } from './repositories.js';
 
 export interface CycleWrite {
@@ -18,24 +20,39 @@ export interface CycleWrite {
   alertsAt: number;
   /** Save each host's whole snapshot too (SampleRepository.writeCycle). */
   states: boolean;
+  /** The notifications these events cause (pure, server/notify/rules.ts), added to the outbox in the same transaction. */
+  planNotifications?: (events: AlertEvent[], alert: (id: string) => Alert | undefined) => OutboxPlan[];
 }
 
 export class Store {
   readonly samples: SampleRepository;
   readonly alerts: AlertRepository;
   readonly hostKeys: HostKeyRepository;
+  readonly outbox: OutboxRepository;
 
   constructor(private readonly db: Db) {
     this.samples = new SampleRepository(db);
     this.alerts = new AlertRepository(db);
     this.hostKeys = new HostKeyRepository(db);
+    this.outbox = new OutboxRepository(db);
   }
 
   /** Returns the alert events to publish now that the transaction has committed. */
   writeCycle(w: CycleWrite): AlertEvent[] {
     return this.db.transaction(() => {
       this.samples.insertCycle(w.ts, w.hosts, { states: w.states });
-      return this.alerts.apply(w.alertChanges, w.alertsAt);
+      const events = this.alerts.apply(w.alertChanges, w.alertsAt);
+      if (w.planNotifications && events.length > 0) this.outbox.enqueue(w.planNotifications(events, (id) => this.alerts.get(id)));
+      return events;
+    })();
+  }
+
+  /** An acknowledgement and the notifications it causes, in one transaction. */
+  acknowledge(id: string, by: string, note: string | null, at: number, plan?: (alert: Alert) => OutboxPlan[]): Alert | undefined {
+    return this.db.transaction(() => {
+      const alert = this.alerts.acknowledge(id, by, note, at);
+      if (alert && plan) this.outbox.enqueue(plan(alert));
+      return alert;
     })();
   }
 }
