@@ -32,6 +32,8 @@ export interface AppDeps {
   version?: string;
   /** Set when this start moved a damaged database aside (/health says so; the alert has the paths). */
   databaseMovedAside?: { at: string; alertId: string } | null;
+  /** PEM certificate and key: the app then speaks HTTPS (and wss). */
+  https?: { cert: string; key: string };
 }
 
 export interface Caller {
@@ -63,8 +65,12 @@ export function publicReadEnabled(config: FleetConfig): boolean {
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const proxies = deps.config.server.trusted_proxies;
   const app = Fastify({
-    trustProxy: false,
+    // Only a listed peer's X-Forwarded-For/-Proto is believed: req.ip (the sign-in and token limiter's key) and
+    // req.protocol (the Secure cookie) then come from it. Anyone else's header is ignored, not merely distrusted.
+    trustProxy: proxies.length > 0 ? proxies : false,
+    ...(deps.https ? { https: { cert: deps.https.cert, key: deps.https.key } } : {}),
     // Request lines would drown the poll log; the API logs what matters itself. (The top-level
     // disableRequestLogging option is deprecated and printed a warning at every start.)
     logController: new LogController({ disableRequestLogging: true }),
