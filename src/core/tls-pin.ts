@@ -13,6 +13,10 @@ import type { TLSSocket } from 'node:tls';
 import { Agent, buildConnector } from 'undici';
 import { FleetmonError } from './errors.js';
 
+/** The self-signed pair `server.tls: self-signed` makes in the data dir (provision reads the certificate back). */
+export const SELF_SIGNED_CERT_FILE = 'tls-cert.pem';
+export const SELF_SIGNED_KEY_FILE = 'tls-key.pem';
+
 export interface Fingerprints {
   /** SHA-256 of the certificate, `AA:BB:…` (what the Proxmox GUI shows under Certificates, and `fleetmon serve` prints). */
   cert: string;

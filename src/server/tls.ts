@@ -13,10 +13,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { FleetConfig } from '../core/config.js';
 import { FleetmonError } from '../core/errors.js';
-import { fingerprintsOf, type Fingerprints } from '../core/tls-pin.js';
+import { fingerprintsOf, SELF_SIGNED_CERT_FILE, SELF_SIGNED_KEY_FILE, type Fingerprints } from '../core/tls-pin.js';
 
-export const SELF_SIGNED_CERT_FILE = 'tls-cert.pem';
-export const SELF_SIGNED_KEY_FILE = 'tls-key.pem';
+export { SELF_SIGNED_CERT_FILE, SELF_SIGNED_KEY_FILE };
+
 /** Ten years: a self-signed certificate is trusted by its pin, not its dates, and a renewal would change the pin. */
 const SELF_SIGNED_DAYS = 3650;
 
