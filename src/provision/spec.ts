@@ -34,7 +34,8 @@ export const DEFAULT_SPEC = {
   listenPort: 8080,
   tls: 'off' as 'off' | 'self-signed',
   nodePreference: 'auto' as const,
-  // ssh-keygen for the fleet key; CA certificates for HTTPS (NodeSource, alert webhooks).
+  // ssh-keygen for the fleet key; CA certificates for HTTPS (NodeSource, alert webhooks), which bring openssl for
+  // `server.tls: self-signed`.
   packages: ['ca-certificates', 'openssh-client'],
 };
 

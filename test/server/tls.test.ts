@@ -5,7 +5,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -15,8 +16,8 @@ import { parseConfigObject, type FleetConfig } from '../../src/core/config.js';
 import type { FleetSummary } from '../../src/core/model.js';
 import { FleetmonError } from '../../src/core/errors.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';
-import { SELF_SIGNED_CERT_FILE, SELF_SIGNED_KEY_FILE } from '../../src/server/tls.js';
-import { tempDir } from '../helpers/common.js';
+import { resolveServerTls, SELF_SIGNED_CERT_FILE, SELF_SIGNED_KEY_FILE } from '../../src/server/tls.js';
+import { tempDir, testDir } from '../helpers/common.js';
 import { runCommand } from '../helpers/run-command.js';
 
 const data = tempDir();
@@ -157,5 +158,58 @@ test('server.tls files: a missing file and a key of another certificate are refu
     await own.close();
   } finally {
     other.remove();
+  }
+});
+
+/** Runs `fleetmon serve --config FILE` until it has printed its TLS lines, then stops it; returns its stderr. */
+function serveUntilFingerprint(configFile: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(testDir, '..', 'bin', 'run.js'), 'serve', '--config', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (/--fingerprint \S+\n/.test(stderr)) child.kill('SIGTERM');
+    });
+    child.on('error', reject);
+    child.on('close', () => {
+      clearTimeout(timer);
+      resolve(stderr);
+    });
+  });
+}
+
+test('fleetmon serve prints the SHA-256 to pin at start, the same one after a restart', async () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir.path, 'hosts.yml');
+    writeFileSync(file, `server: {host: 127.0.0.1, port: 0, data_dir: ${JSON.stringify(dir.path)}, tls: self-signed}\nhosts: []\n`);
+    const first = await serveUntilFingerprint(file);
+    const pin = /clients pin it with --fingerprint ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})\n/.exec(first)?.[1];
+    assert.ok(pin, first);
+    assert.match(first, /dashboard and API on https:\/\/127\.0\.0\.1:\d+/);
+    assert.match(first, /self-signed, made now\), SHA-256 /);
+    const fromFile = new X509Certificate(readFileSync(join(dir.path, SELF_SIGNED_CERT_FILE))).fingerprint256;
+    assert.equal(pin, fromFile, 'the printed fingerprint is the certificate\'s');
+    const second = await serveUntilFingerprint(file);
+    assert.match(second, /made at an earlier start/);
+    assert.ok(second.includes(`--fingerprint ${pin}\n`), second);
+  } finally {
+    dir.remove();
+  }
+});
+
+test('self-signed without openssl on the PATH is refused with what to install', async () => {
+  const dir = tempDir();
+  const path = process.env.PATH;
+  process.env.PATH = dir.path; // an empty directory: no openssl there
+  try {
+    await assert.rejects(
+      resolveServerTls(config('self-signed', dir.path).server, dir.path),
+      (e: unknown) => e instanceof FleetmonError && e.code === 'OPENSSL_MISSING' && /apt-get install openssl/.test(e.suggestions.join(' ')),
+    );
+  } finally {
+    process.env.PATH = path;
+    dir.remove();
   }
 });
