@@ -12,6 +12,7 @@ import { tokensEqual } from '../core/api-token.js';
 import { BodyCache } from './http/body-cache.js';
 import { COOKIE_NAME, LoginLimiter, SessionStore, parseCookies } from './http/browser-sessions.js';
 import { loopbackHostAllowed } from './http/origin.js';
+import { trustedPeerMatcher } from './http/proxies.js';
 import { KillConfirmations } from './kill.js';
 import type { Monitor } from './monitor.js';
 import { readRoutes } from './routes/read.js';
@@ -101,8 +102,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // DNS rebinding: bound to loopback, only loopback names may be used to reach us.
   const loopbackOnly = isLoopback(deps.config.server.host);
+  const fromTrustedProxy = trustedPeerMatcher(proxies);
   app.addHook('onRequest', async (req, reply) => {
-    if (loopbackOnly && !loopbackHostAllowed(req.headers.host)) {
+    // (req.socket is absent on @fastify/websocket's injected upgrades, despite its type.)
+    const peer = (req.socket as typeof req.socket | undefined)?.remoteAddress;
+    if (loopbackOnly && !fromTrustedProxy(peer) && !loopbackHostAllowed(req.headers.host)) {
       return reply.code(421).send({ error: 'misdirected request: this server only answers to localhost names' });
     }
     req.caller = identify(req, deps.token, app.deps.sessions);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { pino } from 'pino';
 import { parseConfigObject, type FleetConfig } from '../../../src/core/config.js';
+import { trustedPeerMatcher } from '../../../src/server/http/proxies.js';
 import { startServer, type RunningServer } from '../../../src/server/start.js';
 import { tempDir } from '../../helpers/common.js';
 
@@ -78,4 +79,29 @@ test('X-Forwarded-Proto https from the trusted proxy makes the cookie Secure; fr
   const forged = await send('127.0.0.4', '/api/login', { 'x-forwarded-proto': 'https' }, body);
   assert.equal(forged.status, 200);
   assert.doesNotMatch(String(forged.headers['set-cookie']), /Secure/);
+});
+
+test('through the trusted proxy the public name and origin are accepted; from anyone else the loopback Host and Origin checks hold', async () => {
+  const body = JSON.stringify({ token: server.token.token });
+  const publicName = { host: 'fleet.example.com', origin: 'https://fleet.example.com', 'x-forwarded-proto': 'https', 'x-forwarded-for': '198.51.100.30' };
+  const viaProxy = await send(PROXY, '/api/login', publicName, body);
+  assert.equal(viaProxy.status, 200, 'the proxy forwards the name the browser used');
+  // A proxy that rewrites Host to the upstream says the public name in X-Forwarded-Host.
+  const rewritten = await send(PROXY, '/api/login', { ...publicName, host: `127.0.0.1:${port}`, 'x-forwarded-host': 'fleet.example.com' }, body);
+  assert.equal(rewritten.status, 200);
+  assert.equal((await send('127.0.0.5', '/api/login', publicName, body)).status, 421, 'DNS rebinding is still refused for direct peers');
+  const forgedHost = await send('127.0.0.5', '/api/login', { ...publicName, host: `127.0.0.1:${port}`, 'x-forwarded-host': 'fleet.example.com' }, body);
+  assert.equal(forgedHost.status, 403, "a direct peer's X-Forwarded-Host does not make a foreign origin ours");
+});
+
+test('the trusted-peer matcher: addresses, IPv4 and IPv6 CIDRs, IPv4-mapped peers; none listed trusts nobody', () => {
+  const trusted = trustedPeerMatcher(['127.0.0.2', '10.9.0.0/16', 'fd00::/8']);
+  assert.equal(trusted('127.0.0.2'), true);
+  assert.equal(trusted('::ffff:127.0.0.2'), true);
+  assert.equal(trusted('10.9.200.1'), true);
+  assert.equal(trusted('10.10.0.1'), false);
+  assert.equal(trusted('fd12::1'), true);
+  assert.equal(trusted('fe80::1'), false);
+  assert.equal(trusted(undefined), false);
+  assert.equal(trustedPeerMatcher([])('127.0.0.1'), false);
 });
