@@ -13,9 +13,20 @@ export abstract class ServerCommand extends BaseCommand {
       helpGroup: 'SERVER',
     }),
     token: Flags.string({ summary: 'API token (default: the token file of a server on this machine)', env: 'FLEETMON_TOKEN', helpGroup: 'SERVER' }),
+    // The same two flags, in the same words, as the Proxmox commands' (src/cli/proxmox-flags.ts).
+    'ca-file': Flags.string({
+      summary: "Trust this CA (PEM) instead of the system store, for an https:// --server.",
+      env: 'FLEETMON_CA_FILE',
+      helpGroup: 'SERVER',
+    }),
+    fingerprint: Flags.string({
+      summary: "Pin the server's key: sha256//BASE64 of its public key, or the certificate's SHA-256 as AA:BB:… (fleetmon serve prints it).",
+      env: 'FLEETMON_FINGERPRINT',
+      helpGroup: 'SERVER',
+    }),
   };
 
-  protected client(flags: { server: string; token?: string | undefined }): ApiClient {
-    return new ApiClient(parseServerUrl(flags.server), findToken(flags.token));
+  protected client(flags: { server: string; token?: string | undefined; 'ca-file'?: string | undefined; fingerprint?: string | undefined }): ApiClient {
+    return new ApiClient(parseServerUrl(flags.server), findToken(flags.token), undefined, { caFile: flags['ca-file'], fingerprint: flags.fingerprint });
   }
 }

@@ -4,10 +4,36 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fetch, type Dispatcher } from 'undici';
 import { defaultDataDir } from '../core/data-dir.js';
 import { FleetmonError } from '../core/errors.js';
 import type { Alert, FleetSummary, Host, Session } from '../core/model.js';
 import { TOKEN_FILE } from '../core/api-token.js';
+import { createPinnedDispatcher, parseFingerprint, PinMismatchError, readCaFile, TLS_UNTRUSTED } from '../core/tls-pin.js';
+
+/** `--ca-file` and `--fingerprint`, as for the Proxmox commands: trust that CA, or pin that certificate or key. */
+export interface ServerTlsOptions {
+  caFile?: string | undefined;
+  fingerprint?: string | undefined;
+}
+
+/**
+ * The dispatcher for an https server: the system store unless `--ca-file` or `--fingerprint` says otherwise.
+ * Either flag with an http:// URL is refused: it would protect nothing, and the user believes it does.
+ */
+export function serverDispatcher(baseUrl: string, tls: ServerTlsOptions): Dispatcher | undefined {
+  const given = tls.fingerprint !== undefined ? '--fingerprint' : tls.caFile !== undefined ? '--ca-file' : undefined;
+  if (!baseUrl.startsWith('https:')) {
+    if (!given) return undefined;
+    throw new FleetmonError('TLS_FLAG_WITHOUT_HTTPS', `${given} needs an https:// --server, and ${baseUrl} is plain HTTP`, {
+      kind: 'usage',
+      suggestions: [`write --server ${baseUrl.replace(/^http:/, 'https:')} (a server with server.tls set), or drop ${given}`],
+    });
+  }
+  const pin = tls.fingerprint !== undefined ? parseFingerprint(tls.fingerprint) : undefined;
+  const caPem = tls.caFile !== undefined ? readCaFile(tls.caFile, 'SERVER_CA_FILE') : undefined;
+  return createPinnedDispatcher({ caPem, pin, peer: 'the fleetmon server', mismatchCode: 'SERVER_TLS_PIN_MISMATCH' });
+}
 
 /** GET /api/notifications (its TypeBox schema is NotificationsReply in src/server/routes/notifications.ts). */
 export interface NotificationsLog {
@@ -67,15 +93,20 @@ export function findToken(explicit: string | undefined, env = process.env): stri
 }
 
 export class ApiClient {
+  private readonly dispatcher: Dispatcher | undefined;
+
   constructor(
     readonly baseUrl: string,
     private readonly token: string | undefined,
     private readonly timeoutMs = 10_000,
-  ) {}
+    tls: ServerTlsOptions = {},
+  ) {
+    this.dispatcher = serverDispatcher(baseUrl, tls);
+  }
 
   async request<T>(method: 'GET' | 'POST', path: string, body?: unknown, okStatuses: number[] = []): Promise<ApiResult<T>> {
     const url = new URL(path, this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`).toString();
-    let res: Response;
+    let res: Awaited<ReturnType<typeof fetch>>;
     try {
       res = await fetch(url, {
         method,
@@ -86,9 +117,28 @@ export class ApiClient {
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(this.timeoutMs),
+        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
       });
     } catch (err) {
       const c = (err as { cause?: { code?: string; message?: string } }).cause;
+      if (c instanceof PinMismatchError) {
+        throw new FleetmonError('SERVER_TLS_PIN_MISMATCH', `${c.message}; refusing to send the API token`, {
+          kind: 'auth',
+          suggestions: [
+            'if the server got a new certificate on purpose, take the fingerprint `fleetmon serve` prints at start and update --fingerprint',
+            'otherwise something between you and the server is intercepting the connection',
+          ],
+        });
+      }
+      if (c?.code && TLS_UNTRUSTED.has(c.code)) {
+        throw new FleetmonError('SERVER_TLS_UNTRUSTED', `the fleetmon server's certificate at ${this.baseUrl} is not trusted (${c.code})`, {
+          kind: 'auth',
+          suggestions: [
+            'pin it: pass --fingerprint AA:BB:… as `fleetmon serve` printed it at start (or FLEETMON_FINGERPRINT)',
+            'or trust the CA that signed it: pass --ca-file CA.pem (or FLEETMON_CA_FILE)',
+          ],
+        });
+      }
       const cause = c?.code ?? c?.message ?? (err as Error).message;
       throw new FleetmonError('SERVER_UNREACHABLE', `cannot reach the fleetmon server at ${this.baseUrl} (${cause})`, {
         kind: 'server',

@@ -27,6 +27,12 @@ unit; then waits for /health and prints the dashboard URL, where the API token i
     node: Flags.string({ env: 'FLEETMON_NODE', options: ['auto', 'upload', 'nodesource'], default: 'auto', description: "how to get Node.js there: copy this machine's, or NodeSource's apt repository" }),
     'listen-host': Flags.string({ env: 'FLEETMON_LISTEN_HOST', default: '0.0.0.0', description: 'address the dashboard listens on (written to a new hosts.yml)' }),
     'listen-port': Flags.integer({ env: 'FLEETMON_LISTEN_PORT', default: 8080, min: 1, max: 65535, description: 'dashboard port (written to a new hosts.yml)' }),
+    tls: Flags.string({
+      env: 'FLEETMON_PROVISION_TLS',
+      options: ['off', 'self-signed'],
+      default: 'off',
+      description: 'self-signed: HTTPS with a certificate the service makes once (written to a new hosts.yml); its fingerprint is printed',
+    }),
     'dry-run': Flags.boolean({ env: 'FLEETMON_DRY_RUN', default: false, description: 'print the plan, change nothing' }),
     'app-root': Flags.string({ env: 'FLEETMON_APP_ROOT', hidden: true, description: 'install the package at this path instead of this one (development, tests)' }),
     timeout: Flags.integer({ env: 'FLEETMON_SSH_TIMEOUT', default: 20, min: 1, max: 600, description: 'seconds to connect, and per ordinary command ×3' }),
@@ -43,6 +49,7 @@ unit; then waits for /health and prints the dashboard URL, where the API token i
       node: flags.node as 'auto' | 'upload' | 'nodesource',
       listenHost: flags['listen-host'],
       listenPort: flags['listen-port'],
+      tls: flags.tls as 'off' | 'self-signed',
       dryRun: flags['dry-run'],
       timeoutMs: flags.timeout * 1000,
       renderer: chooseRenderer(this.jsonEnabled()),
@@ -67,6 +74,10 @@ unit; then waits for /health and prints the dashboard URL, where the API token i
     this.say(`dashboard:  ${r.dashboardUrl}`);
     this.say(`API token:  ${r.tokenPath} (on the container, mode 0600)`);
     this.say(`config:     ${r.configPath}`);
+    if (r.tls) {
+      this.say(`TLS:        ${r.tls.certPath}, SHA-256 ${r.tls.sha256}`);
+      this.say(`            pin it: fleetmon status --server ${r.dashboardUrl.replace(/\/$/, '')} --fingerprint ${r.tls.sha256}`);
+    }
     if (r.publicKey) {
       this.say();
       this.say("the monitor's public key:");

@@ -33,6 +33,12 @@ export default class Serve extends BaseCommand {
     const config = withServerOverrides(base, { host: flags.host, port: flags.port, dataDir: flags['data-dir'] });
     const server = await startServer(config, { installSignalHandlers: true, log: makeLogger({ format: flags['log-format'] as LogFormat }) });
     this.logToStderr(`fleetmon: dashboard and API on ${server.url} (${config.hosts.length} host(s), every ${config.polling_interval_seconds}s)`);
+    if (server.tls) {
+      const { tls } = server;
+      const where = tls.source === 'files' ? tls.certFile : `${tls.certFile} (self-signed, ${tls.source === 'created' ? 'made now' : 'made at an earlier start'})`;
+      this.logToStderr(`fleetmon: TLS certificate ${where}, SHA-256 ${tls.fingerprints.cert}`);
+      if (tls.source !== 'files') this.logToStderr(`fleetmon: clients pin it with --fingerprint ${tls.fingerprints.cert}`);
+    }
     if (server.token.source === 'generated') {
       this.logToStderr(`fleetmon: generated the API token into ${server.token.path} (mode 0600). Token: ${server.token.token}`);
     } else if (server.token.path) {

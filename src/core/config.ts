@@ -5,6 +5,7 @@
  * the server never starts half-configured. Files over 1 MiB are refused unread, YAML alias bombs before they expand.
  */
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { Kind, Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
@@ -74,6 +75,30 @@ export const ServerConfigSchema = Type.Object(
       description: 'null: reads are open only while the server listens on a loopback address',
     }),
     history_retention_days: num(7, 0.01, 3650, 'days of raw samples kept'),
+    tls: Type.Union(
+      [
+        Type.Null(),
+        Type.Literal('self-signed'),
+        Type.Object(
+          {
+            cert_file: Type.String({ minLength: 1, example: '/etc/fleetmon/tls/cert.pem' }),
+            key_file: Type.String({ minLength: 1, example: '/etc/fleetmon/tls/key.pem' }),
+          },
+          { additionalProperties: false },
+        ),
+      ],
+      {
+        default: null,
+        fix: 'write `tls: self-signed`, or `tls: {cert_file: /path/cert.pem, key_file: /path/key.pem}`, or `tls: null` for plain HTTP',
+        description: 'null: plain HTTP; self-signed: a certificate made once into data_dir; or PEM files',
+      },
+    ),
+    trusted_proxies: Type.Array(Type.String({ minLength: 1, example: '127.0.0.1' }), {
+      default: [],
+      noun: 'addresses',
+      description: 'peers whose X-Forwarded-For/-Proto is believed (addresses or CIDRs); none by default',
+      fix: 'list the reverse proxy\'s address(es): `trusted_proxies: [127.0.0.1, 10.0.0.0/24]`, or `[]` for none',
+    }),
   },
   { additionalProperties: false, default: {} },
 );
@@ -672,6 +697,18 @@ function crossChecks(raw: Record<string, unknown>): Problem[] {
     });
   }
   out.push(...channelChecks(raw));
+  const server = isPlainObject(raw.server) ? raw.server : {};
+  if (Array.isArray(server.trusted_proxies)) {
+    server.trusted_proxies.forEach((entry: unknown, i) => {
+      if (typeof entry !== 'string' || entry === '' || isAddressOrCidr(entry)) return;
+      const path = ['server', 'trusted_proxies', i];
+      out.push({
+        path,
+        part: 'value',
+        text: `${keyPath(raw, path)}: ${JSON.stringify(entry)} is not an IP address or CIDR; fix: write the proxy's address (127.0.0.1, ::1) or a network (10.0.0.0/24)`,
+      });
+    });
+  }
   const alerts = isPlainObject(raw.alerts) ? raw.alerts : {};
   const props = AlertsConfigSchema.properties;
   const warning = alerts.gpu_temp_warning ?? props.gpu_temp_warning.default;
@@ -736,6 +773,15 @@ function validTimeZone(tz: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** `10.0.0.1`, `::1`, `10.0.0.0/24`, `fd00::/8`: what Fastify's trustProxy (proxy-addr) takes as an address. */
+export function isAddressOrCidr(text: string): boolean {
+  const [address = '', prefix, ...rest] = text.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 /**

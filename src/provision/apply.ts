@@ -18,6 +18,7 @@
  *                                         failed run
  */
 import { FleetmonError } from '../core/errors.js';
+import { fingerprintsOf } from '../core/tls-pin.js';
 import type { RemoteShell } from '../ssh/remote-shell.js';
 import { runTasks, type Renderer } from '../steps/progress.js';
 import { stepTasks, type Step, type StepResult } from '../steps/steps.js';
@@ -47,12 +48,15 @@ export interface ProvisionResult {
   runtime: RuntimeChoice;
   bundle: { id: string; version: string };
   steps: StepResult[];
-  health: { ok: boolean; detail: string } | null;
+  /** `scheme`: what the service answered on (it may have TLS from an earlier run or a hand edit). */
+  health: { ok: boolean; detail: string; scheme?: 'http' | 'https' } | null;
   dashboardUrl: string;
   tokenPath: string;
   configPath: string;
   publicKey: string | null;
   nextCommand: string | null;
+  /** The self-signed certificate the service made (read back from its file), for clients' --fingerprint. */
+  tls: { certPath: string; sha256: string; spki: string } | null;
 }
 
 /** Plans, applies (unless dry run), waits for /health, and reports. */
@@ -78,7 +82,17 @@ export async function provision(o: ProvisionOptions): Promise<ProvisionResult> {
     if (err instanceof FleetmonError) (err as FleetmonError & { stepResults?: StepResult[] }).stepResults = results;
     throw err;
   }
-  return provisionResult(o, plans.current, results, health, await gatherFacts(shell, spec));
+  return provisionResult(o, plans.current, results, health, await gatherFacts(shell, spec), await readTlsCert(o, health));
+}
+
+/** The certificate `server.tls: self-signed` made at the service's first start, if there is one. */
+async function readTlsCert(o: ProvisionOptions, health: ProvisionResult['health']): Promise<ProvisionResult['tls']> {
+  if (health?.scheme !== 'https') return null;
+  const certPath = layout(o.spec).tlsCertPath;
+  const pem = await o.shell.readFile(certPath, { root: true });
+  if (!pem) return null;
+  const fp = fingerprintsOf(pem);
+  return { certPath, sha256: fp.cert, spki: fp.spki };
 }
 
 /** The plan as of the last facts; after an action is applied the next look gathers the facts again. */
@@ -145,11 +159,18 @@ function healthTask(o: ProvisionOptions, plans: Replanner, dryRun: boolean, onHe
 }
 
 /** The command's result (its --json output), from the run and the facts after it. */
-function provisionResult(o: ProvisionOptions, plan: ProvisionPlan, results: StepResult[], health: ProvisionResult['health'], final: ProvisionFacts): ProvisionResult {
+function provisionResult(
+  o: ProvisionOptions,
+  plan: ProvisionPlan,
+  results: StepResult[],
+  health: ProvisionResult['health'],
+  final: ProvisionFacts,
+  tls: ProvisionResult['tls'],
+): ProvisionResult {
   const { shell, spec } = o;
   const l = layout(spec);
   const changed = results.some((r) => r.status === 'changed' || r.status === 'planned');
-  const dashboardUrl = `http://${spec.address.includes(':') ? `[${spec.address}]` : spec.address}:${spec.listenPort}/`;
+  const dashboardUrl = `${health?.scheme ?? (spec.tls === 'self-signed' ? 'https' : 'http')}://${spec.address.includes(':') ? `[${spec.address}]` : spec.address}:${spec.listenPort}/`;
   const publicKey = final.key.pub;
   return {
     host: shell.host,
@@ -168,32 +189,54 @@ function provisionResult(o: ProvisionOptions, plan: ProvisionPlan, results: Step
     nextCommand: publicKey
       ? `ssh -t ${shell.username}@${spec.address} fleetmon keys deploy --config ${l.configPath} --key ${l.keyPath}.pub HOST…`
       : null,
+    tls,
   };
 }
 
 /** Run with the container's node: polls /health until it answers ok or the time is up. */
-const HEALTH_SCRIPT = `const [url, ms] = process.argv.slice(1);
+// The service may speak HTTP or HTTPS (server.tls, perhaps edited in by hand since), so both are tried. Over HTTPS the
+// certificate is not checked: this is a liveness probe of 127.0.0.1 on the container itself that sends no secret,
+// and the certificate's fingerprint is reported from its file, not from this connection.
+export const HEALTH_SCRIPT = `const [url, ms] = process.argv.slice(1);
+const https = require('node:https');
 const until = Date.now() + Number(ms);
 let last = 'no answer';
+const viaHttps = (u) => new Promise((resolve, reject) => {
+  const req = https.get(u, { rejectUnauthorized: false, timeout: 3000 }, (res) => {
+    let t = '';
+    res.on('data', (d) => (t += d));
+    res.on('end', () => resolve({ ok: res.statusCode === 200, status: res.statusCode, text: t }));
+  });
+  req.on('timeout', () => req.destroy(new Error('timeout')));
+  req.on('error', reject);
+});
+const viaHttp = async (u) => {
+  const r = await fetch(u, { signal: AbortSignal.timeout(3000) });
+  return { ok: r.ok, status: r.status, text: await r.text() };
+};
 (async () => {
   while (Date.now() < until) {
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(3000) });
-      const t = await r.text();
-      if (r.ok && JSON.parse(t).status === 'ok') { console.log(t); return; }
-      last = r.status + ' ' + t.slice(0, 200);
-    } catch (e) { last = String(e && e.message); }
+    for (const [get, u] of [[viaHttp, url], [viaHttps, url.replace(/^http:/, 'https:')]]) {
+      try {
+        const r = await get(u);
+        if (r.ok && JSON.parse(r.text).status === 'ok') { console.log(u + ' ' + r.text); return; }
+        last = u + ': ' + r.status + ' ' + r.text.slice(0, 200);
+      } catch (e) { last = u + ': ' + String(e && e.message); }
+    }
     await new Promise((r) => setTimeout(r, 500));
   }
   console.error(last);
   process.exit(1);
 })();`;
 
-async function waitHealthy(shell: RemoteShell, spec: ProvisionSpec, nodePath: string, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
+async function waitHealthy(shell: RemoteShell, spec: ProvisionSpec, nodePath: string, timeoutMs: number): Promise<NonNullable<ProvisionResult['health']>> {
   const host = spec.listenHost === '0.0.0.0' || spec.listenHost === '::' ? '127.0.0.1' : spec.listenHost;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${spec.listenPort}/health`;
   const r = await shell.exec([nodePath, '-e', HEALTH_SCRIPT, url, String(timeoutMs)], { timeoutMs: timeoutMs + 15_000 });
-  if (r.code === 0) return { ok: true, detail: `${url} answered ${r.stdout.trim().slice(0, 200)}` };
+  if (r.code === 0) {
+    const out = r.stdout.trim();
+    return { ok: true, detail: `answered: ${out.slice(0, 240)}`, scheme: out.startsWith('https:') ? 'https' : 'http' };
+  }
   const log = await shell.exec(['journalctl', '-u', spec.unitName, '-n', '15', '--no-pager', '-o', 'cat']);
   return { ok: false, detail: `${url}: ${r.stderr.trim() || 'no answer'}${log.stdout.trim() ? `\n${log.stdout.trim()}` : ''}` };
 }

@@ -137,6 +137,7 @@ function renderFiles(spec: ProvisionSpec, facts: ProvisionFacts, runtime: Runtim
     keyPath: l.keyPath,
     listenHost: spec.listenHost,
     listenPort: spec.listenPort,
+    selfSignedTls: spec.tls === 'self-signed',
     dataDir: spec.dataDir,
     localName: cleanHostName(facts.hostname, 'fleetmon'),
   });

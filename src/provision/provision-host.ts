@@ -20,6 +20,8 @@ export interface ProvisionHostOptions {
   node: 'auto' | 'upload' | 'nodesource';
   listenHost: string;
   listenPort: number;
+  /** `self-signed`: the new hosts.yml turns on HTTPS with a certificate the service makes (default off). */
+  tls?: 'off' | 'self-signed';
   dryRun: boolean;
   timeoutMs: number;
   renderer: Renderer;
@@ -43,6 +45,7 @@ export async function provisionHost(o: ProvisionHostOptions): Promise<ProvisionR
       address: o.host,
       listenHost: o.listenHost,
       listenPort: o.listenPort,
+      tls: o.tls ?? 'off',
       nodePreference: o.node,
       bundle: { id: bundle.id, version: bundle.version },
       controller: currentControllerRuntime(),

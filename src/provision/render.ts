@@ -34,6 +34,8 @@ export interface HostsYmlData {
   keyPath: string;
   listenHost: string;
   listenPort: number;
+  /** Writes `server.tls: self-signed` (else no tls key: plain HTTP). */
+  selfSignedTls: boolean;
   dataDir: string;
   /** Name of the container's own entry (monitored through the local transport). */
   localName: string;

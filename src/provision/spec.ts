@@ -1,5 +1,6 @@
 /** What `fleetmon provision` installs, and where: the spec (defaults plus this run's choices) and the paths it implies. */
 import { posix } from 'node:path';
+import { SELF_SIGNED_CERT_FILE } from '../core/tls-pin.js';
 import type { Bundle } from './bundle.js';
 import type { ControllerRuntime } from './runtime.js';
 
@@ -14,6 +15,8 @@ export interface ProvisionSpec {
   cliPath: string;
   listenHost: string;
   listenPort: number;
+  /** `self-signed`: a new hosts.yml sets `server.tls: self-signed`, so the service makes its certificate at first start. */
+  tls: 'off' | 'self-signed';
   bundle: Pick<Bundle, 'id' | 'version'>;
   controller: ControllerRuntime;
   nodePreference: 'auto' | 'upload' | 'nodesource';
@@ -29,8 +32,10 @@ export const DEFAULT_SPEC = {
   cliPath: '/usr/local/bin/fleetmon',
   listenHost: '0.0.0.0',
   listenPort: 8080,
+  tls: 'off' as 'off' | 'self-signed',
   nodePreference: 'auto' as const,
-  // ssh-keygen for the fleet key; CA certificates for HTTPS (NodeSource, alert webhooks).
+  // ssh-keygen for the fleet key; CA certificates for HTTPS (NodeSource, alert webhooks), which bring openssl for
+  // `server.tls: self-signed`.
   packages: ['ca-certificates', 'openssh-client'],
 };
 
@@ -45,6 +50,7 @@ export function layout(spec: ProvisionSpec) {
     configStamp: posix.join(spec.configDir, '.hosts.yml.rendered-sha256'),
     keyPath: posix.join(spec.dataDir, 'ssh', 'id_ed25519'),
     tokenPath: posix.join(spec.dataDir, 'api-token'),
+    tlsCertPath: posix.join(spec.dataDir, SELF_SIGNED_CERT_FILE),
     unitPath: posix.join('/etc/systemd/system', spec.unitName),
   };
 }

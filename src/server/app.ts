@@ -12,6 +12,7 @@ import { tokensEqual } from '../core/api-token.js';
 import { BodyCache } from './http/body-cache.js';
 import { COOKIE_NAME, LoginLimiter, SessionStore, parseCookies } from './http/browser-sessions.js';
 import { loopbackHostAllowed } from './http/origin.js';
+import { trustedPeerMatcher } from './http/proxies.js';
 import { KillConfirmations } from './kill.js';
 import type { Monitor } from './monitor.js';
 import { readRoutes } from './routes/read.js';
@@ -33,6 +34,8 @@ export interface AppDeps {
   version?: string;
   /** Set when this start moved a damaged database aside (/health says so; the alert has the paths). */
   databaseMovedAside?: { at: string; alertId: string } | null;
+  /** PEM certificate and key: the app then speaks HTTPS (and wss). */
+  https?: { cert: string; key: string };
 }
 
 export interface Caller {
@@ -64,8 +67,12 @@ export function publicReadEnabled(config: FleetConfig): boolean {
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const proxies = deps.config.server.trusted_proxies;
   const app = Fastify({
-    trustProxy: false,
+    // Only a listed peer's X-Forwarded-For/-Proto is believed: req.ip (the sign-in and token limiter's key) and
+    // req.protocol (the Secure cookie) then come from it. Anyone else's header is ignored, not merely distrusted.
+    trustProxy: proxies.length > 0 ? proxies : false,
+    ...(deps.https ? { https: { cert: deps.https.cert, key: deps.https.key } } : {}),
     // Request lines would drown the poll log; the API logs what matters itself. (The top-level
     // disableRequestLogging option is deprecated and printed a warning at every start.)
     logController: new LogController({ disableRequestLogging: true }),
@@ -96,8 +103,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // DNS rebinding: bound to loopback, only loopback names may be used to reach us.
   const loopbackOnly = isLoopback(deps.config.server.host);
+  const fromTrustedProxy = trustedPeerMatcher(proxies);
   app.addHook('onRequest', async (req, reply) => {
-    if (loopbackOnly && !loopbackHostAllowed(req.headers.host)) {
+    // (req.socket is absent on @fastify/websocket's injected upgrades, despite its type.)
+    const peer = (req.socket as typeof req.socket | undefined)?.remoteAddress;
+    if (loopbackOnly && !fromTrustedProxy(peer) && !loopbackHostAllowed(req.headers.host)) {
       return reply.code(421).send({ error: 'misdirected request: this server only answers to localhost names' });
     }
     req.caller = identify(req, deps.token, app.deps.sessions);

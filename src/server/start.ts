@@ -12,6 +12,7 @@ import { databaseMovedAside, pinsAfterLosingRecordedKeys } from './alerts/server
 import { buildApp } from './app.js';
 import { resolveApiToken, type TokenSource } from '../core/api-token.js';
 import { Monitor } from './monitor.js';
+import { resolveServerTls, type ServerTls } from './tls.js';
 import { closeDatabase, openDatabase, type Db } from './store/db.js';
 
 export interface RunningServer {
@@ -21,6 +22,8 @@ export interface RunningServer {
   url: string;
   token: TokenSource;
   dataDir: string;
+  /** The certificate served, when server.tls is set. */
+  tls: ServerTls | undefined;
   close(): Promise<void>;
 }
 
@@ -102,16 +105,27 @@ export async function startServer(config: FleetConfig, opts: { log?: Logger; ins
   const { db, path, movedAside, recoveredHostKeys } = openDatabase(dataDir);
   let token: TokenSource;
   let monitor: Monitor;
+  let tls: ServerTls | undefined;
   try {
     token = resolveApiToken(config.server.token, dataDir);
+    tls = await resolveServerTls(config.server, dataDir);
     monitor = new Monitor({ config, db, log: log.child({ component: 'monitor' }) });
   } catch (err) {
-    // A configuration error found here (an unreadable ssh.known_hosts, say) leaves no open database behind.
+    // A configuration error found here (an unreadable ssh.known_hosts or TLS file, say) leaves no open database behind.
     closeDatabase(db);
     throw err;
   }
   const moved = movedAside ? raiseMovedAside(monitor, log, { path, movedTo: movedAside, recovered: recoveredHostKeys }, config) : null;
-  const app = await buildApp({ config, monitor, db, token: token.token, logger: log.child({ component: 'http' }), version: packageVersion(), databaseMovedAside: moved });
+  const app = await buildApp({
+    config,
+    monitor,
+    db,
+    token: token.token,
+    logger: log.child({ component: 'http' }),
+    version: packageVersion(),
+    databaseMovedAside: moved,
+    ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+  });
   try {
     await app.listen({ host: config.server.host, port: config.server.port });
   } catch (err) {
@@ -131,8 +145,8 @@ export async function startServer(config: FleetConfig, opts: { log?: Logger; ins
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
   const shownHost = config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
-  const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
-  log.info({ url, db: path, hosts: config.hosts.length }, 'fleetmon serving');
+  const url = `${tls ? 'https' : 'http'}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
+  log.info({ url, db: path, hosts: config.hosts.length, tls_sha256: tls?.fingerprints.cert }, 'fleetmon serving');
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -147,5 +161,5 @@ export async function startServer(config: FleetConfig, opts: { log?: Logger; ins
       await close();
     });
   }
-  return { app, monitor, db, url, token, dataDir, close };
+  return { app, monitor, db, url, token, dataDir, tls, close };
 }

@@ -211,3 +211,28 @@ test('FLEETMON_TOKEN is held to the same rule', () => {
   );
   assert.deepEqual(resolveApiToken(null, '/nonexistent', { FLEETMON_TOKEN: STRONG }), { token: STRONG, source: 'env', path: null });
 });
+
+test('server.tls: self-signed, a pair of files or null; anything else is refused with the forms it takes', () => {
+  assert.equal(parseConfigText('server: {tls: self-signed}\n', 'a.yml').server.tls, 'self-signed');
+  assert.deepEqual(parseConfigText('server: {tls: {cert_file: /c.pem, key_file: /k.pem}}\n', 'a.yml').server.tls, { cert_file: '/c.pem', key_file: '/k.pem' });
+  assert.equal(parseConfigText('', 'a.yml').server.tls, null);
+  const word = configError('server:\n  tls: selfsigned\n');
+  assert.match(word.message, /^hosts\.yml:2:8: server\.tls must be 'self-signed' \(got "selfsigned"\); fix: write 'self-signed'/);
+  const number = configError('server:\n  tls: 1\n');
+  assert.match(number.message, /server\.tls .*fix: write `tls: self-signed`, or `tls: \{cert_file/);
+  const half = configError('server:\n  tls: {cert_file: /c.pem}\n');
+  assert.match(half.message, /server\.tls\.key_file is required/);
+});
+
+test('server.trusted_proxies: addresses and CIDRs, none by default; a name or a bad prefix is refused', () => {
+  assert.deepEqual(parseConfigText('', 'a.yml').server.trusted_proxies, []);
+  assert.deepEqual(parseConfigText('server: {trusted_proxies: [127.0.0.1, "::1", 10.0.0.0/8, "fd00::/8"]}\n', 'a.yml').server.trusted_proxies, [
+    '127.0.0.1',
+    '::1',
+    '10.0.0.0/8',
+    'fd00::/8',
+  ]);
+  const err = configError('server:\n  trusted_proxies: [proxy.lan, 10.0.0.0/33]\n');
+  assert.match(err.message, /server\.trusted_proxies\[0\]: "proxy\.lan" is not an IP address or CIDR; fix:/);
+  assert.match(err.message, /"10\.0\.0\.0\/33" is not an IP address or CIDR/);
+});

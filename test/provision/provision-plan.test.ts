@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FACTS_SCRIPT, parseFacts, type ProvisionFacts } from '../../src/provision/facts.js';
 import { planProvision, type ProvisionPlan } from '../../src/provision/plan.js';
+import { parseConfigText } from '../../src/core/config.js';
 import { DEFAULT_SPEC, layout, type ProvisionSpec } from '../../src/provision/spec.js';
 import { chooseRuntime, type ControllerRuntime } from '../../src/provision/runtime.js';
 import { SERVE_NODE_FLAGS } from '../../src/paths.js';
@@ -236,4 +237,12 @@ test('the facts script runs on this machine and its output parses', () => {
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('--tls self-signed flows from the spec into the new hosts.yml (server.tls), and only there', () => {
+  const plain = planProvision(spec, freshFacts);
+  const tls = planProvision({ ...spec, tls: 'self-signed' }, freshFacts);
+  assert.equal(parseConfigText(tls.files.hostsYml, 'hosts.yml').server.tls, 'self-signed');
+  assert.equal(parseConfigText(plain.files.hostsYml, 'hosts.yml').server.tls, null);
+  assert.equal(tls.files.unit, plain.files.unit, 'the unit does not change: the service reads TLS from its config');
 });

@@ -45,6 +45,17 @@ const variants: { [K in TemplateName]: Record<string, TemplateData[K]> } = {
       listenPort: 8080,
       dataDir: '/var/lib/fleetmon',
       localName: 'fleetmon-ct',
+      selfSignedTls: false,
+    },
+    'tls-self-signed': {
+      unitName: 'fleetmon.service',
+      sshUser: 'fleetmon',
+      keyPath: '/var/lib/fleetmon/ssh/id_ed25519',
+      listenHost: '0.0.0.0',
+      listenPort: 8443,
+      dataDir: '/var/lib/fleetmon',
+      localName: 'fleetmon-ct',
+      selfSignedTls: true,
     },
   },
   'nodesource-install.sh': {
@@ -153,6 +164,15 @@ test('the rendered hosts.yml is a valid fleetmon config, whatever the strings ho
   assert.equal(config.ssh.accept_unknown_host_keys, false);
   assert.deepEqual(config.server, { ...config.server, host: '0.0.0.0', port: 8080, data_dir: '/var/lib/fleetmon' });
   assert.deepEqual(config.hosts, [{ name: 'ct-1', address: 'localhost', transport: 'local', has_gpu: null }]);
+});
+
+test('provision --tls self-signed: the rendered hosts.yml turns on server.tls; without it there is no tls key at all', () => {
+  const withTls = parseConfigText(renderTemplate('hosts.yml', variants['hosts.yml']['tls-self-signed']!), 'hosts.yml');
+  assert.equal(withTls.server.tls, 'self-signed');
+  assert.equal(withTls.server.port, 8443);
+  const plain = renderTemplate('hosts.yml', variants['hosts.yml'].default!);
+  assert.doesNotMatch(plain, /tls:/);
+  assert.equal(parseConfigText(plain, 'hosts.yml').server.tls, null);
 });
 
 test('the NodeSource script is valid POSIX sh and embeds the pinned key', () => {

@@ -4,11 +4,11 @@
  * where the library's generated types are wrong about the wire (nextid is a string, /interfaces may be null) the
  * methods normalise. Every method here is listed in test/pve/extract-schema.ts so the simulator can check it.
  */
-import { readFileSync } from 'node:fs';
 import proxmoxApi, { type Proxmox } from 'proxmox-api';
 import type { Agent } from 'undici';
 import { FleetmonError } from '../../core/errors.js';
 import type { TaskApi, TaskStatus } from './tasks.js';
+import { readCaFile } from '../../core/tls-pin.js';
 import { createPveDispatcher, parseFingerprint, type Fingerprints } from './tls.js';
 import { PveTransport, type FetchLike, type TransportOptions } from './transport.js';
 
@@ -250,17 +250,7 @@ export function parseToken(text: string): { tokenId: string; secret: string } {
 export function connectPve(opts: PveConnectOptions): PveClient {
   const baseUrl = parseProxmoxUrl(opts.url);
   const { tokenId, secret } = parseToken(opts.token);
-  let caPem: string | undefined;
-  if (opts.caFile) {
-    try {
-      caPem = readFileSync(opts.caFile, 'utf8');
-    } catch (err) {
-      throw new FleetmonError('PVE_CA_FILE', `cannot read --ca-file ${opts.caFile}: ${(err as Error).message}`, { kind: 'config' });
-    }
-    if (!caPem.includes('-----BEGIN CERTIFICATE-----')) {
-      throw new FleetmonError('PVE_CA_FILE', `--ca-file ${opts.caFile} holds no PEM certificate`, { kind: 'config' });
-    }
-  }
+  const caPem = opts.caFile ? readCaFile(opts.caFile, 'PVE_CA_FILE') : undefined;
   const pin = opts.fingerprint ? parseFingerprint(opts.fingerprint) : undefined;
   if (opts.insecure && !pin && !caPem) {
     opts.warn?.(

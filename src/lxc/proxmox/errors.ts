@@ -4,6 +4,7 @@
  * per-parameter `errors`, and `toFleetmonError` can say what to do next.
  */
 import { FleetmonError } from '../../core/errors.js';
+import { PinMismatchError, TLS_UNTRUSTED } from '../../core/tls-pin.js';
 
 /** The server answered with an HTTP error. `message` is Proxmox's text (status line or body), without the newline. */
 export class ProxmoxApiError extends Error {
@@ -52,33 +53,8 @@ export class ProxmoxConnectionError extends Error {
   }
 }
 
-/** The node presented a certificate whose SHA-256 does not match `--fingerprint`; nothing was sent. */
-export class PinMismatchError extends Error {
-  readonly code = 'PVE_TLS_PIN_MISMATCH';
-  constructor(
-    readonly expected: string,
-    readonly presented: { cert: string; spki: string },
-  ) {
-    super(
-      `the Proxmox server's certificate does not match the pinned fingerprint ${expected} ` +
-        `(it presented certificate SHA256 ${presented.cert}, public key sha256//${presented.spki})`,
-    );
-    this.name = 'PinMismatchError';
-  }
-}
+export { PinMismatchError } from '../../core/tls-pin.js';
 
-const TLS_UNTRUSTED = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'CERT_UNTRUSTED',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'CERT_SIGNATURE_FAILURE',
-]);
 
 const PIN_HINT =
   "pin the node's public key: on the node run  openssl x509 -in /etc/pve/local/pve-ssl.pem -pubkey -noout | " +

@@ -15,10 +15,13 @@ export function loopbackHostAllowed(hostHeader: string | undefined): boolean {
   return !name.includes(':') && isLoopback(name);
 }
 
-/** The exact origin the browser must send with cookie-authenticated changes. */
+/**
+ * The exact origin the browser must send with cookie-authenticated changes, http or https. req.host is the Host
+ * header, or a trusted proxy's X-Forwarded-Host (the name the browser used).
+ */
 export function originAllowed(req: FastifyRequest): boolean {
   const origin = req.headers.origin;
-  const host = req.headers.host;
+  const host = req.host;
   if (!origin || !host) return false;
   return origin === `http://${host}` || origin === `https://${host}`;
 }

@@ -43,7 +43,7 @@ export const signInRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // Like every other cookie-authenticated change: another site must not be able to sign a user out.
     if (req.headers.origin && !originAllowed(req)) return reply.code(403).send({ error: 'cross-origin sign-out refused' });
     if (req.caller.sessionId) sessions.destroy(req.caller.sessionId);
-    reply.header('set-cookie', `${COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`);
+    reply.header('set-cookie', `${COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${req.protocol === 'https' ? '; Secure' : ''}`);
     return { ok: true as const };
   });
 
