@@ -147,5 +147,12 @@ test('a confirmation issued before the session was re-created under the same nam
   const done = await api<{ error: string }>(`${sessionsPath(old!.id)}/kill`, { method: 'POST', body: JSON.stringify({ confirm_token: first.body.confirm_token }) });
   assert.equal(done.status, 409, JSON.stringify(done.body));
   assert.match(done.body.error, /replaced/);
+  // The dashboard sends the creation time it showed: asking anew for the old one is refused before any token.
+  const again = await api<{ error: string }>(`${sessionsPath(old!.id)}/kill`, { method: 'POST', body: JSON.stringify({ created_epoch: old!.created_epoch }) });
+  assert.equal(again.status, 409, JSON.stringify(again.body));
+  assert.match(again.body.error, /re-created since it was listed/);
+  const fresh = (await apiSessions()).find((s) => s.name === name)!;
+  const ask = await api<{ error: string }>(`${sessionsPath(fresh.id)}/kill`, { method: 'POST', body: JSON.stringify({ created_epoch: fresh.created_epoch }) });
+  assert.equal(ask.status, 428, 'the session as listed now can be asked for');
   assert.equal((await host.tmux(['has-session', '-t', `=${name}`])).code, 0, 'the new session lives');
 });

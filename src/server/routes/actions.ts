@@ -23,7 +23,20 @@ export const ackRoutes: FastifyPluginAsyncTypebox = async (app) => {
   );
 };
 
-const KillBody = Type.Optional(Type.Union([Type.Object({ confirm_token: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false }), Type.Null()]));
+const KillBody = Type.Optional(
+  Type.Union([
+    Type.Object(
+      {
+        confirm_token: Type.Optional(Type.String({ maxLength: 200 })),
+        // The creation time of the session the caller saw: the id alone also names a session re-created under the
+        // same name since, which the caller never saw and must not kill.
+        created_epoch: Type.Optional(Type.Integer({ minimum: 0 })),
+      },
+      { additionalProperties: false },
+    ),
+    Type.Null(),
+  ]),
+);
 const KillSchema = {
   params: Type.Object({ id: Type.String({ maxLength: 2000 }) }),
   body: KillBody,
@@ -79,6 +92,12 @@ export const killRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
     const { session } = found;
     const target = `${session.id}@${session.created_epoch}`;
+    const seen = req.body?.created_epoch;
+    if (seen !== undefined && seen !== session.created_epoch) {
+      const reason = `the session was re-created since it was listed (created ${session.created_at}, not at ${new Date(seen * 1000).toISOString()}); list the sessions again`;
+      record(req, 'kill', target, 'refused', reason);
+      return reply.code(409).send({ error: reason });
+    }
     const token = req.body?.confirm_token;
     if (!token) return askConfirmation(req, reply, session, target);
     const check = confirmations.redeem(token, session);
