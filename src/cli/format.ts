@@ -29,9 +29,14 @@ export function age(fromIso: string | null, now = Date.now()): string {
 
 export const pct = (v: number | null | undefined) => (v === null || v === undefined ? '-' : `${v.toFixed(1)}%`);
 export const mb = (v: number | null | undefined) => (v === null || v === undefined ? '-' : v >= 1024 ? `${(v / 1024).toFixed(1)}G` : `${Math.round(v)}M`);
-/** Names from the fleet are shown verbatim but without control characters that could rewrite the terminal. */
+/**
+ * Names from the fleet are shown verbatim but without control characters that could rewrite the terminal, nor
+ * the bidirectional controls (U+202A–U+202E, U+2066–U+2069, marks) that reorder what follows on the line: tmux
+ * escapes C0/C1 controls in names itself but keeps these, so `x<U+202E>…` would print a different-looking id.
+ * `--json` keeps every name whole.
+ */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
-export const safe = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+export const safe = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '?');
 
 /** Why a session counts as active, in the words of what tmux knows about it. */
 export function activeReason(s: Pick<Session, 'attached' | 'last_attached_at' | 'detached_hours'>): string {

@@ -70,7 +70,11 @@ while IFS=' ' read -r verb nonce gpu disks _rest; do
   echo "$m tmux"
   roots=''
   if command -v tmux >/dev/null 2>&1; then
-    out=$(bounded 5 tmux list-sessions -F 'S|#{session_id}|#{session_created}|#{session_attached}|#{session_windows}|#{session_activity}|#{session_last_attached}|#{session_name}' \; \
+    # -u: tmux prints names as they are (UTF-8) instead of replacing every non-ASCII character with '_' as it
+    # does for a client without a UTF-8 locale (this script runs under LC_ALL=C), which made "uc-é" and "uc-_" one
+    # name. tmux itself stores names with control characters, backslashes and invalid UTF-8 already escaped
+    # (session_check_name), so each session is still exactly one line.
+    out=$(bounded 5 tmux -u list-sessions -F 'S|#{session_id}|#{session_created}|#{session_attached}|#{session_windows}|#{session_activity}|#{session_last_attached}|#{session_name}' \; \
       list-panes -a -F 'P|#{session_id}|#{window_index}|#{pane_index}|#{pane_pid}|#{pane_current_command}' 2>&1)
     rc=$?
     [ -n "$out" ] && printf '%s\n' "$out"

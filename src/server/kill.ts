@@ -15,12 +15,13 @@ export const CONFIRM_TTL_MS = 60_000;
 /**
  * Exit 3: no session with that exact name and creation time. The name arrives as one argv word and is only ever
  * compared as a string: the session is then killed by its id ($N), because tmux's own target parser gives names
- * such as `$(x)` another meaning even behind `=`, and ids are never reused within a tmux server.
+ * such as `$(x)` another meaning even behind `=`, and ids are never reused within a tmux server. tmux -u: the names
+ * are compared as the probe listed them, UTF-8 whatever the login's locale (without it "é" lists as "_").
  */
 export const KILL_SCRIPT = [
   'name=$1; created=$2',
   'case $created in "" | *[!0-9]*) echo "bad creation time" >&2; exit 2 ;; esac',
-  'list=$(tmux list-sessions -F "#{session_created} #{session_id} #{session_name}" 2>/dev/null) || list=""',
+  'list=$(tmux -u list-sessions -F "#{session_created} #{session_id} #{session_name}" 2>/dev/null) || list=""',
   'target=""; seen=0',
   'while IFS= read -r line; do',
   '  c=${line%% *}; rest=${line#* }; id=${rest%% *}; n=${rest#* }',

@@ -193,16 +193,21 @@ export class Monitor extends EventEmitter {
       .filter((s) => !status || s.status === status);
   }
 
-  /** Accepts the canonical `host:user:name` and the short `host:name` (for sessions of the service account). */
-  session(id: string): Session | undefined {
+  /**
+   * Every session an id names; accepts the canonical `host:user:name` and the short `host:name`. The canonical id is
+   * unique (host names are, users hold no ':', one tmux server's names are); `host:name` matches that name under
+   * each of the host's users. More than one is an ambiguous id, which callers refuse rather than pick one: a kill
+   * must never land on a session nobody named.
+   */
+  sessionsMatching(id: string): Session[] {
     const all = this.sessions();
-    const exact = all.find((s) => s.id === id);
-    if (exact) return exact;
+    const exact = all.filter((s) => s.id === id);
+    if (exact.length > 0) return exact;
     const colon = id.indexOf(':');
-    if (colon < 0) return undefined;
+    if (colon < 0) return [];
     const host = id.slice(0, colon);
     const name = id.slice(colon + 1);
-    return all.find((s) => s.host === host && s.name === name);
+    return all.filter((s) => s.host === host && s.name === name);
   }
 
   summary(): FleetSummary {

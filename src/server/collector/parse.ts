@@ -277,6 +277,12 @@ export function parsePidStats(files: Map<string, string[]>): PidStat[] {
 
 export interface TmuxSession {
   sessionId: string;
+  /**
+   * Exactly as tmux holds it, not decoded: tmux stores names with backslashes, control characters and invalid
+   * UTF-8 already escaped (`a\\b`, `nl\nx`, `bad\377x`), and that stored form is what `tmux ls` shows and what
+   * `-t =NAME` and the kill script match. Decoding it would give bytes no tmux command accepts (and `\377` is no
+   * UTF-8 at all), so the name would no longer round-trip.
+   */
   name: string;
   created: number;
   attachedClients: number;

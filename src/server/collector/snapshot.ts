@@ -59,8 +59,18 @@ export interface HostSnapshot {
   hostNow: number;
 }
 
-export function attachCommand(user: string, address: string, port: number, session: string): string {
-  const remote = shJoin(['tmux', 'attach', '-t', `=${session}`]);
+/**
+ * The tmux target that means exactly this session. `=NAME` is an exact name match, but tmux reads any target
+ * starting with `$` as a session id even behind `=` (`=$1` is session $1, whatever its name), so such a name is
+ * targeted by its id; ids are not reused while the tmux server lives, so a stale one fails instead of hitting
+ * another session of the same server.
+ */
+export function tmuxTarget(name: string, tmuxId: string): string {
+  return name.startsWith('$') ? tmuxId : `=${name}`;
+}
+
+export function attachCommand(user: string, address: string, port: number, session: string, tmuxId: string): string {
+  const remote = shJoin(['tmux', 'attach', '-t', tmuxTarget(session, tmuxId)]);
   const portArgs = port === 22 ? [] : ['-p', String(port)];
   return ['ssh', ...portArgs.map(shQuote), shQuote(`${user}@${address}`), '-t', shQuote(remote)].join(' ');
 }
@@ -307,7 +317,7 @@ function tmuxSessions(
       cpu_percent: processes.length === 0 || cpuKnown.length === 0 ? null : round1(cpuKnown.reduce((a, b) => a + b, 0)),
       memory_rss_mb: round1(tree.reduce((a, p) => a + p.rssPages * pageMb, 0)),
       gpu_memory_mb: processes.reduce((a, p) => a + p.gpu_memory_mb, 0),
-      attach_command: attachCommand(input.sshUser, input.address, input.sshPort, s.name),
+      attach_command: attachCommand(input.sshUser, input.address, input.sshPort, s.name, s.sessionId),
       processes,
     } satisfies Session;
   });

@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { Alert, Session } from '../../core/model.js';
 import { ErrorBody, requireWrite } from '../http/guards.js';
+import { AmbiguousBody, lookupSession, sendLookupFailure } from './session-lookup.js';
 
 const AckBody = Type.Optional(Type.Union([Type.Object({ note: Type.Optional(Type.String({ maxLength: 1000 })) }, { additionalProperties: false }), Type.Null()]));
 
@@ -22,7 +23,20 @@ export const ackRoutes: FastifyPluginAsyncTypebox = async (app) => {
   );
 };
 
-const KillBody = Type.Optional(Type.Union([Type.Object({ confirm_token: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false }), Type.Null()]));
+const KillBody = Type.Optional(
+  Type.Union([
+    Type.Object(
+      {
+        confirm_token: Type.Optional(Type.String({ maxLength: 200 })),
+        // The creation time of the session the caller saw: the id alone also names a session re-created under the
+        // same name since, which the caller never saw and must not kill.
+        created_epoch: Type.Optional(Type.Integer({ minimum: 0 })),
+      },
+      { additionalProperties: false },
+    ),
+    Type.Null(),
+  ]),
+);
 const KillSchema = {
   params: Type.Object({ id: Type.String({ maxLength: 2000 }) }),
   body: KillBody,
@@ -31,7 +45,8 @@ const KillSchema = {
     428: Type.Object({ error: Type.String(), confirm_token: Type.String(), expires_at: Type.String(), session: Session }),
     403: ErrorBody,
     404: ErrorBody,
-    409: ErrorBody,
+    // Also a plain ErrorBody (a used or expired token, a replaced session); AmbiguousBody adds code and matches.
+    409: Type.Union([AmbiguousBody, ErrorBody]),
     502: ErrorBody,
   },
 };
@@ -70,12 +85,19 @@ export const killRoutes: FastifyPluginAsyncTypebox = async (app) => {
   };
 
   app.post('/api/sessions/:id/kill', { schema: KillSchema }, async (req, reply) => {
-    const session = monitor.session(req.params.id);
-    if (!session) {
-      record(req, 'kill', req.params.id, 'not_found', null);
-      return reply.code(404).send({ error: `no session '${req.params.id}'` });
+    const found = lookupSession(monitor, req.params.id);
+    if (!('session' in found)) {
+      record(req, 'kill', req.params.id, found.status === 404 ? 'not_found' : 'ambiguous', found.status === 409 ? found.body.error : null);
+      return sendLookupFailure(reply, found);
     }
+    const { session } = found;
     const target = `${session.id}@${session.created_epoch}`;
+    const seen = req.body?.created_epoch;
+    if (seen !== undefined && seen !== session.created_epoch) {
+      const reason = `the session was re-created since it was listed (created ${session.created_at}, not at ${new Date(seen * 1000).toISOString()}); list the sessions again`;
+      record(req, 'kill', target, 'refused', reason);
+      return reply.code(409).send({ error: reason });
+    }
     const token = req.body?.confirm_token;
     if (!token) return askConfirmation(req, reply, session, target);
     const check = confirmations.redeem(token, session);

@@ -10,6 +10,7 @@ import type { FleetConfig } from '../../core/config.js';
 import { Alert, FleetSummary, Host, Session } from '../../core/model.js';
 import { HISTORY_METRICS } from '../store/repositories.js';
 import { ErrorBody, requireRead } from '../http/guards.js';
+import { AmbiguousBody, lookupSession, sendLookupFailure } from './session-lookup.js';
 
 function readPublicKey(path: string): string | null {
   try {
@@ -186,8 +187,11 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/api/sessions/:id',
-    { schema: { params: Type.Object({ id: Type.String() }), response: { 200: Session, 404: ErrorBody } } },
-    async (req, reply) => monitor.session(req.params.id) ?? reply.code(404).send({ error: `no session '${req.params.id}'` }),
+    { schema: { params: Type.Object({ id: Type.String() }), response: { 200: Session, 404: ErrorBody, 409: AmbiguousBody } } },
+    async (req, reply) => {
+      const found = lookupSession(monitor, req.params.id);
+      return 'session' in found ? found.session : sendLookupFailure(reply, found);
+    },
   );
 };
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { splitProbeResponse } from '../../../src/server/collector/parse.js';
-import { attachCommand, buildSnapshot, type SnapshotInput } from '../../../src/server/collector/snapshot.js';
+import { attachCommand, buildSnapshot, tmuxTarget, type SnapshotInput } from '../../../src/server/collector/snapshot.js';
 import { asGrepOutput, fixture } from '../../helpers/common.js';
 
 /**
@@ -178,18 +178,34 @@ test('a truncated answer is degraded, not an error', () => {
   assert.ok(snap.metrics, 'what arrived is still used');
 });
 
+/** The argv a POSIX sh gives `cmd` (NUL-separated, so any name survives), each word as one string. */
+function shWords(cmd: string, as: string): string[] {
+  const out = spawnSync('sh', ['-c', `${as}() { printf '%s\\0' "$@"; }; ${cmd}`], { encoding: 'utf8' });
+  assert.equal(out.status, 0, out.stderr);
+  return out.stdout.split('\0').slice(0, -1);
+}
+
+/** ssh's arguments as the user's shell passes them, then tmux's as the remote shell parses ssh's command. */
+function attachArgv(cmd: string): { ssh: string[]; tmux: string[] } {
+  const ssh = shWords(cmd, 'ssh');
+  return { ssh, tmux: shWords(ssh.at(-1)!, 'tmux') };
+}
+
 test('the attach command survives a round trip through sh for hostile names', () => {
-  for (const name of ['eval run #2', `a'b"c`, '$(touch /tmp/pwned)', ';reboot', 'ユニコード']) {
-    const cmd = attachCommand('fleetmon', '10.0.0.5', 2222, name);
-    // Parse it as the user's shell would and check ssh would get exactly these arguments.
-    const out = spawnSync('sh', ['-c', `printf '%s\\n' ${cmd.replace(/^ssh /, '')}`], { encoding: 'utf8' });
-    assert.deepEqual(out.stdout.split('\n').slice(0, -1), ['-p', '2222', 'fleetmon@10.0.0.5', '-t', expectedRemote(name)]);
-    // And the remote command, parsed by the remote sh, gives tmux the exact target.
-    const remote = spawnSync('sh', ['-c', `printf '%s\\n' ${expectedRemote(name).replace(/^tmux attach -t /, '')}`], { encoding: 'utf8' });
-    assert.equal(remote.stdout, `=${name}\n`);
+  // `a\\\\b` is how tmux stores a name typed as `a\\b` (it escapes backslashes and control characters itself).
+  for (const name of ['eval run #2', `a'b"c`, ';reboot', 'ユニコード', 'ünï€', 'a\\\\b', 'nl\\nx', 'x'.repeat(300), ' lead', '-x', 'a$b', '`id`']) {
+    const { ssh, tmux } = attachArgv(attachCommand('fleetmon', '10.0.0.5', 2222, name, '$7'));
+    assert.deepEqual(ssh.slice(0, -1), ['-p', '2222', 'fleetmon@10.0.0.5', '-t']);
+    assert.deepEqual(tmux, ['attach', '-t', `=${name}`]);
   }
 });
 
-function expectedRemote(name: string): string {
-  return `tmux attach -t '=${name.replace(/'/g, `'\\''`)}'`;
-}
+test('a name starting with $ is attached by its tmux id: tmux reads "=$…" as an id, never as a name', () => {
+  for (const name of ['$(touch /tmp/pwned)', '$1', '$']) {
+    assert.equal(tmuxTarget(name, '$7'), '$7');
+    const { ssh, tmux } = attachArgv(attachCommand('fleetmon', '10.0.0.5', 22, name, '$7'));
+    assert.deepEqual(ssh.slice(0, -1), ['fleetmon@10.0.0.5', '-t']);
+    assert.deepEqual(tmux, ['attach', '-t', '$7']);
+  }
+  assert.equal(tmuxTarget('a$b', '$7'), '=a$b');
+});

@@ -22,7 +22,9 @@ describe('dashboard against the SSH test fleet', { skip: SKIP_BROWSER || SKIP_TM
     fleet = await startFleet({ hosts: [{ name: 'h100', gpu: true }, { name: 'cpu' }] });
     const gpu = fleet.host('h100');
     await gpu.newSession('train-llama', ['sleep 600']);
-    await fleet.host('cpu').newSession('stale-notebook', ['sleep 600']);
+    // A non-ASCII name and the look-alike the probe once listed it as (every non-ASCII character as '_').
+    await fleet.host('cpu').newSession('stale-ünï€', ['sleep 600']);
+    await fleet.host('cpu').newSession('stale-_n__', ['sleep 600']);
     const panes = await gpu.tmux(['list-panes', '-a', '-F', '#{pane_pid}']);
     gpu.setGpuApps([{ pid: Number(panes.stdout.trim()), processName: 'python3', usedMemoryMiB: 21130 }]);
     const section = fleetConfigSection(fleet);
@@ -66,16 +68,21 @@ describe('dashboard against the SSH test fleet', { skip: SKIP_BROWSER || SKIP_TM
     await screenshot(page, 'ssh-fleet-desktop');
   });
 
-  test('Kill on a legacy session on an SSH host removes it there', async () => {
+  test('Kill on a legacy session on an SSH host removes exactly it there, its look-alike stays', async () => {
     await page.locator('.tab[data-tab="legacy"]').click();
-    const id = `cpu:${fleet.user}:stale-notebook`;
+    const id = `cpu:${fleet.user}:stale-ünï€`;
     const r = page.locator(`li.session[data-session-id="${id}"]`);
     await r.waitFor();
+    // The page shows the server's attach command verbatim: the name as tmux holds it.
+    const shown = await r.locator('.attach-cmd').innerText();
+    const api = await page.request.get(`${ts.url}/api/sessions/${encodeURIComponent(id)}`);
+    assert.equal(shown, ((await api.json()) as { attach_command: string }).attach_command);
+    assert.equal(shown, `ssh ${fleet.user}@${fleet.host('cpu').address} -t 'tmux attach -t '\\''=stale-ünï€'\\'''`);
     await r.locator('.kill-btn').click();
     await r.locator('.kill-confirm-btn').click();
-    await page.locator('.toast', { hasText: "Killed session 'stale-notebook'" }).waitFor();
-    const left = await fleet.host('cpu').tmux(['list-sessions', '-F', '#{session_name}']);
-    assert.equal(left.stdout.trim(), '', 'the session is gone from the host');
+    await page.locator('.toast', { hasText: "Killed session 'stale-ünï€'" }).waitFor();
+    const left = await fleet.host('cpu').tmux(['-u', 'list-sessions', '-F', '#{session_name}']);
+    assert.equal(left.stdout.trim(), 'stale-_n__', 'only that session is gone from the host');
   });
 
   test('a host whose sshd stops shows as offline', async () => {

@@ -59,13 +59,15 @@ export const api = {
   /**
    * Both HTTP steps of a kill, run after the user confirmed in the page: the first POST answers 428 with a
    * single-use confirm_token bound to the session and its creation time, the second presents it. A session
-   * replaced in between (same name, new creation time) is refused by the server, not killed.
+   * replaced in between (same name, new creation time) is refused by the server, not killed; so is one replaced
+   * before the first step, since `createdEpoch` (the session the page showed) goes with both.
    */
-  async kill(sessionId) {
+  async kill(sessionId, createdEpoch) {
     const path = `/api/sessions/${enc(sessionId)}/kill`;
-    const first = await request('POST', path, {}, { okStatuses: [428] });
+    const seen = createdEpoch === undefined ? {} : { created_epoch: createdEpoch };
+    const first = await request('POST', path, seen, { okStatuses: [428] });
     if (first.status !== 428 || !first.data?.confirm_token) throw new ApiError(first.status, 'the server did not ask for confirmation', first.data);
-    const second = await request('POST', path, { confirm_token: first.data.confirm_token });
+    const second = await request('POST', path, { ...seen, confirm_token: first.data.confirm_token });
     return second.data;
   },
 };

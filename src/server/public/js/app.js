@@ -328,7 +328,7 @@ async function doKill(session) {
   state.killState.set(session.id, { step: 'working' });
   render();
   try {
-    const result = await api.kill(session.id);
+    const result = await api.kill(session.id, session.created_epoch);
     state.killState.delete(session.id);
     state.killed.set(`${session.id}@${session.created_epoch}`, Date.now() + Math.max(10_000, 3 * pollMs()));
     if (state.hosts) setHosts(state.hosts, state.summary);
