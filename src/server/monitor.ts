@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { FleetConfig, HostConfig } from '../core/config.js';
-import type { Alert, FleetSummary, Host, Session } from '../core/model.js';
+import type { Alert, FleetSummary, Host, Session, SessionIdKind } from '../core/model.js';
 import { summarizeFleet } from '../core/summary.js';
 import { evaluateOrDisable } from './alerts/evaluate.js';
 import type { AlertEvent } from './alerts/events.js';
@@ -165,16 +165,21 @@ export class Monitor extends EventEmitter {
       .filter((s) => !status || s.status === status);
   }
 
-  /** Accepts the canonical `host:user:name` and the short `host:name` (for sessions of the service account). */
+  /** A session by either id: the specification's `host:session_name` (`id`) or fleetmon's `host:user:name`. */
   session(id: string): Session | undefined {
-    const all = this.sessions();
-    const exact = all.find((s) => s.id === id);
-    if (exact) return exact;
-    const colon = id.indexOf(':');
-    if (colon < 0) return undefined;
-    const host = id.slice(0, colon);
-    const name = id.slice(colon + 1);
-    return all.find((s) => s.host === host && s.name === name);
+    return this.findSession(id)?.session;
+  }
+
+  /**
+   * The session an id names, and which of its two ids it matched. tmux forbids `:` in session names, so the two
+   * forms cannot be mistaken for one another: `host:user:name` is only ever a fleetmon_id.
+   */
+  findSession(id: string): { session: Session; matched: SessionIdKind } | undefined {
+    for (const session of this.sessions()) {
+      if (session.fleetmon_id === id) return { session, matched: 'fleetmon_id' };
+      if (session.id === id) return { session, matched: 'id' };
+    }
+    return undefined;
   }
 
   summary(): FleetSummary {

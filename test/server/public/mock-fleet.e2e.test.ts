@@ -15,16 +15,16 @@ import { SKIP_BROWSER, horizontalOverflow, launchChromium, screenshot, startTest
 const NOW = Date.now();
 const XSS_PROC = '<script>window.__pwned=1</script><img src=x onerror=alert(2)>';
 
-const hotGpu: Gpu = { ...H100, index: 1, uuid: 'GPU-1', power_draw_w: 95.5, memory_used_mb: 4, memory_percent: 0, utilization_percent: 0, temperature_c: 85, processes: [] };
+const hotGpu: Gpu = { ...H100, index: 1, uuid: 'GPU-1', power_draw_watts: 95.5, memory_used_mb: 4, memory_percent: 0, utilization_percent: 0, temperature_c: 85, processes: [] };
 const burningGpu: Gpu = {
   ...H100,
   index: 2,
   uuid: 'GPU-2',
-  power_draw_w: 699,
+  power_draw_watts: 699,
   memory_used_mb: 80012,
   memory_percent: 98.1,
   temperature_c: 93,
-  processes: [{ pid: 777, process_name: XSS_PROC, used_memory_mb: 80000, session_id: null }],
+  processes: [{ pid: 777, name: XSS_PROC, memory_mb: 80000, session_id: null }],
 };
 
 function fleet(): Host[] {
@@ -45,7 +45,7 @@ const ALERTS: Alert[] = [
     type: 'legacy_session',
     severity: 'info',
     gpu_index: null,
-    session: 'gpu-h100:root:idle-shell',
+    session: 'gpu-h100:idle-shell',
     message: "session 'idle-shell' on gpu-h100 detached for 48 h",
   }),
 ];
@@ -226,7 +226,7 @@ describe('dashboard with a mocked GPU fleet', { skip: SKIP_BROWSER }, () => {
     assert.match(await h100.innerText(), /25\.7|26%/);
     assert.match(await h100.innerText(), /26\.4 \/ 126 GiB/);
     assert.match(await h100.innerText(), /1\.92 0\.46 0\.15/);
-    const train = h100.locator('li.session[data-session-id="gpu-h100:root:train-llama"]');
+    const train = h100.locator('li.session[data-session-id="gpu-h100:train-llama"]');
     assert.match(await train.innerText(), /win\s*2/);
     assert.match(await train.innerText(), /age\s*3h/);
     assert.match(await train.innerText(), /rss\s*5\.1 GiB/);
@@ -253,7 +253,7 @@ describe('dashboard with a mocked GPU fleet', { skip: SKIP_BROWSER }, () => {
   });
 
   test('alert events arrive live; a new critical one raises a browser notification', async () => {
-    const fresh = alert('crit-new', NOW, { severity: 'critical', type: 'host_offline', host: 'gpu-b', gpu_index: null, message: 'gpu-b is offline: connect ETIMEDOUT (12 failed polls)', created_at: new Date().toISOString() });
+    const fresh = alert('crit-new', NOW, { severity: 'critical', type: 'host_offline', host: 'gpu-b', gpu_index: null, message: 'gpu-b is offline: connect ETIMEDOUT (12 failed polls)', created: new Date().toISOString() });
     send({ event: 'alert_new', data: fresh });
     await page.locator('li.alert[data-alert-id="crit-new"]').waitFor();
     // The notification may be raised just after the banner is drawn: wait for it rather than race it.

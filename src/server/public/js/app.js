@@ -435,10 +435,10 @@ function openHistory(name, { push = true } = {}) {
   $('history-title').textContent = name;
   $('history').hidden = false;
   document.body.classList.add('modal-open');
-  const host = state.hosts?.find((x) => x.name === name);
+  const host = state.hosts?.find((x) => x.hostname === name);
   // Opened from a link before the first data: show every chart, and rebuild once the host is known.
   hs.provisional = !host;
-  const hasGpu = host ? host.has_gpu || host.gpu.gpus.length > 0 : true;
+  const hasGpu = host ? host.has_gpu || host.gpus.length > 0 : true;
   for (const c of hs.charts) c.chart.destroy();
   const box = $('history-charts');
   box.replaceChildren();
@@ -461,7 +461,7 @@ function openHistory(name, { push = true } = {}) {
 
 function refreshProvisionalHistory() {
   const hs = state.history;
-  if (hs.host && hs.provisional && state.hosts?.some((x) => x.name === hs.host)) openHistory(hs.host, { push: false });
+  if (hs.host && hs.provisional && state.hosts?.some((x) => x.hostname === hs.host)) openHistory(hs.host, { push: false });
 }
 
 function setRange(range) {
@@ -496,7 +496,7 @@ async function loadHistory() {
 }
 
 function renderHistoryDetails() {
-  const host = state.hosts?.find((x) => x.name === state.history.host);
+  const host = state.hosts?.find((x) => x.hostname === state.history.host);
   $('history-details').replaceChildren(host ? hostDetails(host) : h('p', { class: 'muted', text: state.hosts ? 'This host is not in the fleet.' : 'Loading…' }));
 }
 
