@@ -7,6 +7,7 @@
  */
 import type { AlertsConfig } from '../../core/config.js';
 import type { AlertType, Host, Severity } from '../../core/model.js';
+import { formatHours } from '../../core/duration.js';
 
 export interface OpenAlert {
   id: string;
@@ -152,7 +153,7 @@ function sessionConditions(ev: Evaluation, h: Host): void {
     if (s.status === 'legacy') {
       ev.push('legacy_session', h.hostname, sub, {
         ...base,
-        message: `session '${s.name}' on ${h.hostname} detached for ${fmt(s.detached_hours ?? 0)} h`,
+        message: `session '${s.name}' on ${h.hostname} detached for ${formatHours(s.detached_hours ?? 0)}`,
         value: s.detached_hours,
       });
     }

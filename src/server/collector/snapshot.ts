@@ -291,7 +291,8 @@ function tmuxSessions(
     const cpuKnown = processes.map((p) => p.cpu_percent).filter((c): c is number => c !== null);
     const attached = s.attachedClients > 0;
     const detachedSince = Math.max(s.created, s.lastAttached ?? 0);
-    const detachedHours = attached ? null : round1(Math.max(0, hostNow - detachedSince) / 3600);
+    // To a few seconds (not a tenth of an hour), so that a detached time can be said in minutes.
+    const detachedHours = attached ? null : Math.round((Math.max(0, hostNow - detachedSince) / 3600) * 1000) / 1000;
     const legacy = !attached && hostNow - detachedSince >= input.legacyThresholdHours * 3600;
     return {
       id,

@@ -146,3 +146,10 @@ test('a host not polled yet reads offline (the specification has no pending) but
   const down = host({ status: 'offline', pending: false, ...noMetrics(), gpus: [], consecutive_failures: 3 });
   assert.deepEqual(evaluateAlerts([view(down)], [], thresholds).raise.map((c) => c.type), ['host_offline']);
 });
+
+test('a legacy session detached for minutes says so in minutes, not "0 h"', () => {
+  const h = host({ sessions: [session('recent', { status: 'legacy', detached_hours: 0.25 })] });
+  h.gpus[0]!.temperature_c = 40;
+  const [legacy] = evaluateAlerts([view(h)], [], thresholds).raise;
+  assert.equal(legacy?.message, "session 'recent' on h1 detached for 15 min");
+});

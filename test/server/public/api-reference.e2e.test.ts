@@ -52,11 +52,10 @@ describe('API reference page', { skip: SKIP_BROWSER }, () => {
     assert.deepEqual(seen.errors, []);
   });
 
-  test('the dashboard keeps its own policy; the reference page\'s applies under /docs only', async () => {
-    const dash = await fetch(`${ts.url}/`);
-    const docs = await fetch(`${ts.url}/docs/`);
-    assert.match(dash.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
-    assert.match(docs.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
-    assert.doesNotMatch(docs.headers.get('content-security-policy') ?? '', /unsafe-eval|https:|\*/);
+  test('the reference page needs no loosening: it is served under the dashboard\'s own policy', async () => {
+    const dash = (await fetch(`${ts.url}/`)).headers.get('content-security-policy');
+    const docs = (await fetch(`${ts.url}/docs/`)).headers.get('content-security-policy');
+    assert.match(dash ?? '', /frame-ancestors 'none'/);
+    assert.equal(docs, dash);
   });
 });

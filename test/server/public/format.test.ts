@@ -28,6 +28,7 @@ import {
   searchWith,
   sessionNameFromId,
   sortAlerts,
+  sortSessionsByUse,
   tabCounts,
   tempLevel,
   timeTicks,
@@ -249,4 +250,18 @@ test('history points become chart columns; null stays a gap', () => {
   assert.deepEqual(s.xs, [Date.parse('2026-11-23T11:00:00Z'), Date.parse('2026-11-23T11:01:00Z'), Date.parse('2026-11-23T11:02:00Z')]);
   assert.deepEqual(s.ys, [10, null, 12.5]);
   assert.deepEqual(toSeries(null), { xs: [], ys: [] });
+});
+
+test('sessions sort by use: CPU (whole percent), then GPU memory, then memory; the name only breaks ties', () => {
+  const s = (name: string, o: Partial<Parameters<typeof session>[3]>) => session('h', name, NOW, o);
+  const sorted = sortSessionsByUse([
+    s('a-idle', { cpu_percent: 0, memory_mb: 1 }),
+    s('b-unknown', { cpu_percent: null, memory_mb: 900 }),
+    s('c-gpu', { cpu_percent: 0.2, gpu_memory_mb: 20000, memory_mb: 10 }),
+    s('d-busy', { cpu_percent: 180, memory_mb: 5 }),
+    s('e-jitter', { cpu_percent: 180.3, memory_mb: 50 }),
+  ]).map((x) => x.name);
+  assert.deepEqual(sorted, ['e-jitter', 'd-busy', 'c-gpu', 'b-unknown', 'a-idle']);
+  const view = viewForTab([h100Host(NOW, { sessions: [s('aaa', { cpu_percent: 1 }), s('zzz', { cpu_percent: 50 })] })], 'active');
+  assert.deepEqual(view[0]!.sessions.map((x) => x.name), ['zzz', 'aaa']);
 });

@@ -234,6 +234,32 @@ describe('dashboard with a mocked GPU fleet', { skip: SKIP_BROWSER }, () => {
     assert.match(await train.innerText(), /detached 3h/);
   });
 
+  test('sessions are listed by use (CPU, then GPU memory, then memory), not by name', async () => {
+    // (The page is on the hosts tab since the test above.)
+    const ids = await page.locator('article[data-host="gpu-h100"] li.session').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.sessionId));
+    // train-llama 198.4 %, eval run #2 99.1 %, then jupyter and idle-shell at 0 % and 4.2 MiB each (name order).
+    assert.deepEqual(ids, ['gpu-h100:train-llama', 'gpu-h100:eval run #2', 'gpu-h100:idle-shell', 'gpu-h100:jupyter']);
+  });
+
+  test('two hosts on a wide screen fill its width, each card with its sessions beside its figures', async () => {
+    await page.setViewportSize({ width: 1920, height: 1000 });
+    await page.locator('article[data-host="gpu-h100"]').waitFor();
+    const box = await page.evaluate(() => {
+      const grid = document.querySelector('article.host-card')!.parentElement!.getBoundingClientRect();
+      const cards = [...document.querySelectorAll('article.host-card')].map((c) => c.getBoundingClientRect());
+      const card = document.querySelector('article[data-host="gpu-h100"]')!;
+      const figures = card.querySelector('.card-body > .metrics')!.getBoundingClientRect();
+      const sessions = card.querySelector('.card-body > .sessions')!.getBoundingClientRect();
+      return { grid: grid.width, cards: cards.map((c) => c.width), beside: sessions.left >= figures.right, sameTop: Math.abs(sessions.top - figures.top) < 40 };
+    });
+    assert.equal(box.cards.length, 2);
+    const used = box.cards.reduce((a, b) => a + b, 0);
+    assert.ok(used > box.grid * 0.95, `the cards use ${Math.round(used)} of ${Math.round(box.grid)} px`);
+    assert.ok(box.beside && box.sameTop, 'sessions sit beside the figures in a wide card');
+    await screenshot(page, 'two-hosts-wide', false);
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
   test('the alert banner lists open alerts, most severe first, and collapses', async () => {
     const ids = await page.locator('#alerts-list li.alert').evaluateAll((lis) => lis.map((li) => (li as HTMLElement).dataset.alertId));
     assert.deepEqual(ids, ['crit-2', 'warn-1', 'legacy-1']);
@@ -280,6 +306,18 @@ describe('dashboard with a mocked GPU fleet', { skip: SKIP_BROWSER }, () => {
     const charts = await page.locator('#history .chart').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.chart));
     assert.deepEqual(charts, ['cpu', 'mem', 'gpu-temp', 'gpu-power', 'net']);
     await page.waitForFunction(() => document.querySelectorAll('#history canvas[aria-label*="points"]').length === 5);
+    // Each chart's axes say their units (drawn in the canvas's top band, and told to screen readers).
+    const labels = await page.locator('#history .chart canvas').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? ''));
+    for (const [label, unit] of labels.map((l, i) => [l, ['%', '%', '°C', 'W', 'B/s'][i]!])) {
+      assert.match(label!, new RegExp(`values in ${unit}, time in local time`), label);
+    }
+    const topBandInk = await page.locator('#history .chart[data-chart="cpu"] canvas').evaluate((c: HTMLCanvasElement) => {
+      const d = c.getContext('2d')!.getImageData(0, 0, Math.min(40, c.width), Math.round(c.height * 0.08)).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i]! > 0) n += 1;
+      return n;
+    });
+    assert.ok(topBandInk > 10, `the unit is drawn above the value axis (${topBandInk} px)`);
     // The CPU line is drawn in its colour (#3fb950).
     const green = await page.locator('#history .chart[data-chart="cpu"] canvas').evaluate((c: HTMLCanvasElement) => {
       const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;

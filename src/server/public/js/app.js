@@ -412,10 +412,10 @@ function toast(text, level = 'info') {
 // ---------------------------------------------------------------- history panel
 
 const CHARTS = [
-  { id: 'cpu', title: 'CPU', series: [{ metric: 'cpu_percent', label: 'cpu %', color: '#3fb950' }], yMin: 0, yMax: 100, format: (v) => formatPercent(v, 1) },
-  { id: 'mem', title: 'Memory', series: [{ metric: 'memory_percent', label: 'used %', color: '#388bfd' }], yMin: 0, yMax: 100, format: (v) => formatPercent(v, 1) },
-  { id: 'gpu-temp', title: 'GPU temperature (hottest)', gpu: true, series: [{ metric: 'gpu_temp_max', label: '°C', color: '#d29922' }], yMin: 0, format: formatTemp },
-  { id: 'gpu-power', title: 'GPU power (total)', gpu: true, series: [{ metric: 'gpu_power_w', label: 'W', color: '#db6d28' }], yMin: 0, format: formatWatts },
+  { id: 'cpu', title: 'CPU', series: [{ metric: 'cpu_percent', label: 'cpu %', color: '#3fb950' }], unit: '%', yMin: 0, yMax: 100, format: (v) => formatPercent(v, 1) },
+  { id: 'mem', title: 'Memory', series: [{ metric: 'memory_percent', label: 'used %', color: '#388bfd' }], unit: '%', yMin: 0, yMax: 100, format: (v) => formatPercent(v, 1) },
+  { id: 'gpu-temp', title: 'GPU temperature (hottest)', gpu: true, series: [{ metric: 'gpu_temp_max', label: '°C', color: '#d29922' }], unit: '°C', yMin: 0, format: formatTemp },
+  { id: 'gpu-power', title: 'GPU power (total)', gpu: true, series: [{ metric: 'gpu_power_w', label: 'W', color: '#db6d28' }], unit: 'W', yMin: 0, format: formatWatts },
   {
     id: 'net',
     title: 'Network',
@@ -423,6 +423,7 @@ const CHARTS = [
       { metric: 'net_rx_bps', label: 'rx', color: '#388bfd' },
       { metric: 'net_tx_bps', label: 'tx', color: '#a371f7' },
     ],
+    unit: 'B/s',
     yMin: 0,
     format: formatRate,
   },
@@ -451,7 +452,7 @@ function openHistory(name, { push = true } = {}) {
       return h('span', { class: 'legend' }, sw, s.label);
     });
     box.append(h('section', { class: 'chart', dataset: { chart: def.id } }, h('h3', {}, def.title, ...legend), body, err));
-    return { def, err, chart: new LineChart(body, { series: def.series, yMin: def.yMin, yMax: def.yMax, format: def.format }) };
+    return { def, err, chart: new LineChart(body, { series: def.series, unit: def.unit, yMin: def.yMin, yMax: def.yMax, format: def.format }) };
   });
   renderHistoryDetails();
   setRange(hs.range);

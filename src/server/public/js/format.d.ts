@@ -40,6 +40,7 @@ export function attachState(
 export function parseTab(search: string): Tab;
 export function searchWith(search: string, changes: Record<string, string | null | undefined>): string;
 export function viewForTab(hosts: Host[], tab: Tab): Array<{ host: Host; sessions: Session[] }>;
+export function sortSessionsByUse<S extends Pick<Session, 'name' | 'cpu_percent' | 'gpu_memory_mb' | 'memory_mb'>>(sessions: S[]): S[];
 export function tabCounts(hosts: Host[]): Record<Tab, number>;
 export function gpuProcessRows(
   gpu: Pick<Gpu, 'processes'>,

@@ -218,10 +218,22 @@ export function searchWith(search, changes) {
  * for `hosts`, every host with all its sessions.
  */
 export function viewForTab(hosts, tab) {
-  if (tab === 'hosts') return hosts.map((host) => ({ host, sessions: host.sessions }));
+  if (tab === 'hosts') return hosts.map((host) => ({ host, sessions: sortSessionsByUse(host.sessions) }));
   return hosts
-    .map((host) => ({ host, sessions: host.sessions.filter((s) => s.status === tab) }))
+    .map((host) => ({ host, sessions: sortSessionsByUse(host.sessions.filter((s) => s.status === tab)) }))
     .filter((v) => v.sessions.length > 0);
+}
+
+/**
+ * The sessions using most first: CPU (whole percent, so that a tenth of jitter does not reorder the list every
+ * poll), then GPU memory, then resident memory; an unknown figure counts as nothing; the name breaks ties.
+ */
+export function sortSessionsByUse(sessions) {
+  const cpu = (s) => (isNum(s.cpu_percent) ? Math.round(s.cpu_percent) : 0);
+  const num = (v) => (isNum(v) ? v : 0);
+  return [...sessions].sort(
+    (a, b) => cpu(b) - cpu(a) || num(b.gpu_memory_mb) - num(a.gpu_memory_mb) || num(b.memory_mb) - num(a.memory_mb) || String(a.name).localeCompare(String(b.name)),
+  );
 }
 
 export function tabCounts(hosts) {

@@ -130,7 +130,7 @@ export function hostCard(view, ctx) {
     body.push(h('p', { class: 'muted', text: `GPU: ${host.gpu_error}` }));
   }
   body.push(sessionList(host, sessions, ctx));
-  return h('article', { class: `host-card status-${status}`, dataset: { host: host.hostname, status } }, header, ...body);
+  return h('article', { class: `host-card status-${status}`, dataset: { host: host.hostname, status } }, header, h('div', { class: 'card-body' }, ...body));
 }
 
 export function gpuPanel(gpu, host, ctx) {
