@@ -43,7 +43,7 @@ export interface UpResult {
   provision: { changed: boolean; bundle: string; dashboardUrl: string; tokenPath: string };
   keys: Array<{ host: string; ok: boolean; detail: string }>;
   configChanged: boolean;
-  hosts: Array<{ name: string; status: string; sessions: number }>;
+  hosts: Array<{ hostname: string; status: string; sessions: number }>;
   dashboardUrl: string;
 }
 
@@ -128,7 +128,7 @@ export async function up(o: UpOptions, deps: UpDeps): Promise<UpResult> {
           last = (await res.json()) as Host[];
           // After a restart every host starts as pending: done when none is pending and all answered.
           if (last.length > 0 && last.every((h) => h.status === 'online' || h.status === 'degraded')) break;
-          lastError = last.filter((h) => h.status !== 'online' && h.status !== 'degraded').map((h) => `${h.name}: ${h.status}${h.last_error ? ` (${h.last_error})` : ''}`).join(', ');
+          lastError = last.filter((h) => h.status !== 'online' && h.status !== 'degraded').map((h) => `${h.hostname}: ${h.pending ? 'pending' : h.status}${h.last_error ? ` (${h.last_error})` : ''}`).join(', ');
         } else lastError = `HTTP ${res.status}`;
       } catch (err) {
         lastError = (err as Error).message;
@@ -146,7 +146,7 @@ export async function up(o: UpOptions, deps: UpDeps): Promise<UpResult> {
       provision: { changed: prov.changed, bundle: prov.bundle.id, dashboardUrl: prov.dashboardUrl, tokenPath: prov.tokenPath },
       keys,
       configChanged,
-      hosts: last.map((h) => ({ name: h.name, status: h.status, sessions: h.sessions.length })),
+      hosts: last.map((h) => ({ hostname: h.hostname, status: h.status, sessions: h.sessions.length })),
       dashboardUrl: prov.dashboardUrl,
     };
   } finally {

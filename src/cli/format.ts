@@ -1,5 +1,6 @@
 /** Plain-text tables and human figures for the query commands. */
 import type { Session } from '../core/model.js';
+import { formatHours } from '../core/duration.js';
 
 /** No column is wider than this: one long session name must not push every row off the screen. --json is whole. */
 export const MAX_COLUMN_WIDTH = 40;
@@ -45,6 +46,3 @@ export function activeReason(s: Pick<Session, 'attached' | 'last_attached_at' | 
   return `detached ${s.detached_hours === null ? 'recently' : `${formatHours(s.detached_hours)} ago`}`;
 }
 
-function formatHours(hours: number): string {
-  return hours < 1 ? `${Math.max(1, Math.round(hours * 60))} min` : `${Math.round(hours)} h`;
-}

@@ -17,12 +17,12 @@ export default class Hosts extends ServerCommand {
         table(
           ['HOST', 'STATUS', 'CPU', 'MEM', 'LOAD', 'GPUS', 'SESSIONS', 'NOTE'],
           hosts.map((h) => [
-            safe(h.name),
-            h.status,
-            pct(h.metrics?.cpu_percent),
-            h.metrics ? `${mb(h.metrics.memory_used_mb)}/${mb(h.metrics.memory_total_mb)}` : '-',
-            h.metrics ? h.metrics.load_1.toFixed(2) : '-',
-            String(h.gpu.gpus.length),
+            safe(h.hostname),
+            h.pending ? 'pending' : h.status,
+            pct(h.cpu_percent),
+            h.memory_used_mb !== null && h.memory_total_mb !== null ? `${mb(h.memory_used_mb)}/${mb(h.memory_total_mb)}` : '-',
+            h.load_avg?.[0]?.toFixed(2) ?? '-',
+            String(h.gpus.length),
             String(h.sessions.length),
             safe(h.last_error ?? h.problems.join('; ')),
           ]),

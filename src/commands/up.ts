@@ -108,7 +108,7 @@ The container takes the lxc create flags; the container's root login and the fle
     this.say('');
     this.say(`CT ${result.container.vmid} '${result.container.hostname}' at ${result.container.address} (${result.container.action})`);
     for (const k of result.keys) this.say(`${k.ok ? '✔' : '✖'} ${k.host}  ${k.detail}`);
-    for (const h of result.hosts) this.say(`  ${h.name}: ${h.status}, ${h.sessions} session(s)`);
+    for (const h of result.hosts) this.say(`  ${h.hostname}: ${h.status}, ${h.sessions} session(s)`);
     this.say(`\nDashboard: ${result.dashboardUrl}  (API token in ${result.provision.tokenPath} on the container)`);
     return result;
   }

@@ -7,17 +7,17 @@ export interface CycleTiming {
 }
 
 export function summarizeFleet(hosts: readonly Host[], openAlerts: readonly Alert[], lastCycle: CycleTiming | undefined): FleetSummary {
-  const count = (status: Host['status']) => hosts.filter((h) => h.status === status).length;
+  const count = (status: Host['status']) => hosts.filter((h) => !h.pending && h.status === status).length;
   const sessions = hosts.flatMap((h) => h.sessions);
   return {
     hosts_total: hosts.length,
     hosts_online: count('online'),
     hosts_degraded: count('degraded'),
     hosts_offline: count('offline'),
-    hosts_pending: count('pending'),
+    hosts_pending: hosts.filter((h) => h.pending).length,
     sessions_active: sessions.filter((s) => s.status === 'active').length,
     sessions_legacy: sessions.filter((s) => s.status === 'legacy').length,
-    gpus: hosts.reduce((n, h) => n + h.gpu.gpus.length, 0),
+    gpus: hosts.reduce((n, h) => n + h.gpus.length, 0),
     alerts_open: openAlerts.length,
     alerts_unacknowledged: openAlerts.filter((a) => !a.acknowledged).length,
     last_cycle_at: iso(lastCycle?.finishedAt),

@@ -4,6 +4,8 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyStatic from '@fastify/static';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyWebsocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { isLoopback, type FleetConfig } from '../core/config.js';
@@ -21,6 +23,7 @@ import { signInRoutes } from './routes/sign-in.js';
 import { wsRoutes } from './routes/ws.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { notificationRoutes } from './routes/notifications.js';
+import { API_REFERENCE_PREFIX, OPENAPI_BASE, openApiRoutes } from './routes/openapi.js';
 import { AuditRepository } from './store/audit-repository.js';
 import type { Db } from './store/db.js';
 
@@ -121,6 +124,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return payload;
   });
 
+  // Before the routes: the swagger plugin collects each route's schema as it is registered.
+  await app.register(fastifySwagger, { openapi: OPENAPI_BASE });
+  await app.register(fastifySwaggerUi, { routePrefix: API_REFERENCE_PREFIX, staticCSP: false, uiConfig: { deepLinking: true } });
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
   await app.register(fastifyStatic, { root: publicDir, prefix: '/', index: ['index.html'], wildcard: false });
   await app.register(readRoutes);
@@ -129,12 +135,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(wsRoutes);
   await app.register(metricsRoutes);
   await app.register(notificationRoutes);
+  await app.register(openApiRoutes);
   return app;
 }
 
 /**
  * The dashboard loads only its own modules, styles and WebSocket, and may not be framed (clickjacking on the
- * Kill button). Inline style attributes stay allowed: the charts and bars set widths through them.
+ * Kill button). Inline style attributes stay allowed: the charts and bars set widths through them. The API
+ * reference page (Swagger UI under /docs, its scripts and styles served from its package) needs nothing more, so
+ * it runs under the same policy (test/server/public/api-reference.e2e.test.ts watches for violations).
  */
 const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
@@ -146,6 +155,7 @@ const CONTENT_SECURITY_POLICY = [
   "form-action 'self'",
   "frame-ancestors 'none'",
 ].join('; ');
+
 
 /**
  * A wrong bearer token is refused on every route, reads included (a user whose token is wrong must hear it, not

@@ -61,7 +61,7 @@ export class KillConfirmations {
     for (const [t, p] of this.pending) if (p.expiresAt < now - CONFIRM_TTL_MS) this.pending.delete(t);
     const token = randomBytes(24).toString('base64url');
     const expiresAt = now + CONFIRM_TTL_MS;
-    this.pending.set(token, { sessionId: session.id, createdEpoch: session.created_epoch, expiresAt, used: false });
+    this.pending.set(token, { sessionId: session.fleetmon_id, createdEpoch: session.created_epoch, expiresAt, used: false });
     return { token, expiresAt };
   }
 
@@ -69,7 +69,7 @@ export class KillConfirmations {
   redeem(token: string, session: Session): ConfirmCheck {
     const p = this.pending.get(token);
     if (!p) return { ok: false, status: 403, reason: 'unknown confirmation token' };
-    if (p.sessionId !== session.id) return { ok: false, status: 403, reason: 'the confirmation token belongs to another session' };
+    if (p.sessionId !== session.fleetmon_id) return { ok: false, status: 403, reason: 'the confirmation token belongs to another session' };
     if (p.used) return { ok: false, status: 409, reason: 'the confirmation token was already used' };
     if (this.now() > p.expiresAt) return { ok: false, status: 409, reason: 'the confirmation token expired; ask for a new one' };
     if (p.createdEpoch !== session.created_epoch) {
@@ -109,6 +109,6 @@ export async function killSession(
   const handle = handleOf(session.host);
   if (!handle) return undefined;
   const outcome = await killOnHost(handle.transport, session, handle.viaGate, deadlineMs);
-  if (outcome.result === 'killed') handle.forgetSession(session.id);
+  if (outcome.result === 'killed') handle.forgetSession(session.fleetmon_id);
   return outcome;
 }

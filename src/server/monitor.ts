@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { FleetConfig, HostConfig } from '../core/config.js';
-import type { Alert, FleetSummary, Host, Session } from '../core/model.js';
+import type { Alert, FleetSummary, Host, Session, SessionIdKind } from '../core/model.js';
 import { summarizeFleet } from '../core/summary.js';
 import { evaluateOrDisable } from './alerts/evaluate.js';
 import type { AlertEvent } from './alerts/events.js';
@@ -193,21 +193,23 @@ export class Monitor extends EventEmitter {
       .filter((s) => !status || s.status === status);
   }
 
+  /** The one session an id names, by either id (see sessionsMatching); undefined when none or several. */
+  session(id: string): Session | undefined {
+    const found = this.sessionsMatching(id);
+    return found.length === 1 ? found[0]!.session : undefined;
+  }
+
   /**
-   * Every session an id names; accepts the canonical `host:user:name` and the short `host:name`. The canonical id is
-   * unique (host names are, users hold no ':', one tmux server's names are); `host:name` matches that name under
-   * each of the host's users. More than one is an ambiguous id, which callers refuse rather than pick one: a kill
-   * must never land on a session nobody named.
+   * Every session an id names, and which of its two ids matched: fleetmon's `host:user:name` (`fleetmon_id`, unique:
+   * host names are, users hold no ':', one tmux server's names are) or the specification's `host:session_name`
+   * (`id`), which names that session under each of the host's users. More than one is an ambiguous id, which
+   * callers refuse rather than pick one: a kill must never land on a session nobody named.
    */
-  sessionsMatching(id: string): Session[] {
+  sessionsMatching(id: string): { session: Session; matched: SessionIdKind }[] {
     const all = this.sessions();
-    const exact = all.filter((s) => s.id === id);
-    if (exact.length > 0) return exact;
-    const colon = id.indexOf(':');
-    if (colon < 0) return [];
-    const host = id.slice(0, colon);
-    const name = id.slice(colon + 1);
-    return all.filter((s) => s.host === host && s.name === name);
+    const exact = all.filter((s) => s.fleetmon_id === id);
+    if (exact.length > 0) return exact.map((session) => ({ session, matched: 'fleetmon_id' as const }));
+    return all.filter((s) => s.id === id).map((session) => ({ session, matched: 'id' as const }));
   }
 
   summary(): FleetSummary {

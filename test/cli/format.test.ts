@@ -20,7 +20,7 @@ test('clip counts characters, not UTF-16 units, and leaves short text alone', ()
 test('why a session is active says what tmux knows: attached, never attached, or detached a while ago', () => {
   assert.equal(activeReason({ attached: true, last_attached_at: '2026-12-01T10:00:00Z', detached_hours: 0 }), 'attached');
   assert.equal(activeReason({ attached: false, last_attached_at: null, detached_hours: 0.25 }), 'never attached, created 15 min ago');
-  assert.equal(activeReason({ attached: false, last_attached_at: '2026-12-01T10:00:00Z', detached_hours: 5.2 }), 'detached 5 h ago');
+  assert.equal(activeReason({ attached: false, last_attached_at: '2026-12-01T10:00:00Z', detached_hours: 5.2 }), 'detached 5.2 h ago');
 });
 
 test('safe keeps names tmux holds (UTF-8, its own escapes) and blanks what would rewrite or reorder the line', () => {

@@ -72,7 +72,7 @@ test('answering n at the prompt exits 0, says "not killed" and leaves the sessio
 
 test('answering y at the prompt kills the session and exits 0', async () => {
   const r = await killAnswering('y');
-  assert.match(r.output, /^killed here:[^:\n]+:prompt-me$/m, r.output);
+  assert.match(r.output, /^killed here:prompt-me$/m, r.output);
   assert.equal(r.code, 0, r.output);
   assert.ok(!tmuxHas(), 'the session is gone');
 });

@@ -72,15 +72,16 @@ after(async () => {
 
 test('every host is online with metrics, and sessions carry their real processes', async () => {
   const hosts = (await api<Host[]>('/api/hosts')).body;
-  assert.deepEqual(hosts.map((h) => h.name), ['gpu0', 'cpu1', 'cpu2']);
+  assert.deepEqual(hosts.map((h) => h.hostname), ['gpu0', 'cpu1', 'cpu2']);
   for (const h of hosts) {
-    assert.ok(h.metrics && h.metrics.memory_total_mb > 0 && h.metrics.cpu_count > 0, h.name);
+    assert.ok((h.memory_total_mb ?? 0) > 0 && (h.cpu_count ?? 0) > 0, h.hostname);
     assert.equal(h.last_error, null);
   }
-  const cpu1 = hosts.find((h) => h.name === 'cpu1')!;
+  const cpu1 = hosts.find((h) => h.hostname === 'cpu1')!;
   assert.deepEqual(cpu1.sessions.map((s) => s.name).sort(), ['$(touch /tmp/fleetmon-fleet-pwned)', `a'b"c`]);
   const s = cpu1.sessions.find((x) => x.name === `a'b"c`)!;
-  assert.equal(s.id, `cpu1:${fleet.user}:a'b"c`);
+  assert.equal(s.id, `cpu1:a'b"c`);
+  assert.equal(s.fleetmon_id, `cpu1:${fleet.user}:a'b"c`);
   assert.equal(s.window_count, 1);
   assert.equal(s.attached, false);
   assert.ok(s.processes.some((p) => p.command === 'sleep'), JSON.stringify(s.processes));
@@ -91,20 +92,20 @@ test('every host is online with metrics, and sessions carry their real processes
 test('the GPU host shows the H100 and which session holds its memory', async () => {
   const gpu0 = await host('gpu0');
   assert.equal(gpu0.has_gpu, true);
-  assert.equal(gpu0.gpu.available, true);
-  const g = gpu0.gpu.gpus[0]!;
+  assert.equal(gpu0.gpu_available, true);
+  const g = gpu0.gpus[0]!;
   assert.equal(g.name, 'NVIDIA H100 80GB HBM3');
   assert.equal(g.temperature_c, 62);
-  assert.equal(g.power_draw_w, 686.26);
+  assert.equal(g.power_draw_watts, 686.26);
   const train = gpu0.sessions.find((x) => x.name === 'train-llama')!;
   assert.equal(train.gpu_memory_mb, 21130);
   assert.deepEqual(
     g.processes.map((p) => p.session_id).sort(),
-    [`gpu0:${fleet.user}:eval run #2`, `gpu0:${fleet.user}:train-llama`],
+    ['gpu0:eval run #2', 'gpu0:train-llama'],
   );
   const cpu1 = await host('cpu1');
   assert.equal(cpu1.has_gpu, false);
-  assert.deepEqual(cpu1.gpu.gpus, []);
+  assert.deepEqual(cpu1.gpus, []);
 });
 
 test('the H100 at 62 °C with gpu_temp_warning 60 raises a warning; legacy sessions raise legacy_session', async () => {
@@ -124,10 +125,10 @@ test('a broken nvidia-smi marks the GPU unavailable and the host degraded, not d
   try {
     const h = await waitFor(async () => {
       const x = await host('gpu0');
-      return x.gpu.available === false ? x : null;
+      return x.gpu_available === false ? x : null;
     }, 10_000, 'GPU unavailable');
     assert.equal(h.status, 'degraded');
-    assert.match(h.gpu.reason ?? '', /NVIDIA-SMI has failed/);
+    assert.match(h.gpu_error ?? '', /NVIDIA-SMI has failed/);
     assert.ok(h.sessions.length === 2, 'sessions are still collected');
   } finally {
     gpu.setGpuMode('replay');
@@ -168,7 +169,7 @@ test('a stopped host goes offline after the configured failures, raises host_off
   }, 15_000, 'cpu2 offline');
   assert.ok(offline.consecutive_failures >= 2);
   assert.match(offline.last_error ?? '', /ECONNREFUSED|connect/i);
-  const others = (await api<Host[]>('/api/hosts')).body.filter((h) => h.name !== 'cpu2');
+  const others = (await api<Host[]>('/api/hosts')).body.filter((h) => h.hostname !== 'cpu2');
   assert.ok(others.every((h) => h.status !== 'offline'), 'one host down does not take the others with it');
   const raised = await waitFor(async () => (await api<Alert[]>('/api/alerts')).body.find((a) => a.type === 'host_offline' && a.host === 'cpu2'), 5_000, 'host_offline alert');
   await cpu2.start();
@@ -181,8 +182,9 @@ test('a stopped host goes offline after the configured failures, raises host_off
 });
 
 test('killing a legacy session over SSH removes it and clears its alert; the hostile names stay inert', async () => {
+  // The alert names the session by the specification's id; the kill below uses fleetmon's: both resolve.
   const id = `cpu1:${fleet.user}:$(touch /tmp/fleetmon-fleet-pwned)`;
-  const legacy = await waitFor(async () => (await api<Alert[]>('/api/alerts')).body.find((a) => a.type === 'legacy_session' && a.session === id), 10_000, 'legacy alert');
+  const legacy = await waitFor(async () => (await api<Alert[]>('/api/alerts')).body.find((a) => a.type === 'legacy_session' && a.session === 'cpu1:$(touch /tmp/fleetmon-fleet-pwned)'), 10_000, 'legacy alert');
   const first = await api<{ confirm_token: string; session: Session }>(`/api/sessions/${encodeURIComponent(id)}/kill`, { method: 'POST', body: '{}' });
   assert.equal(first.status, 428);
   const done = await api<{ result: string }>(`/api/sessions/${encodeURIComponent(id)}/kill`, {

@@ -90,11 +90,15 @@ test('every name is listed exactly as tmux holds it, each under its own id', asy
     assert.ok(names.includes(n), `${JSON.stringify(n)} listed (got ${JSON.stringify(names)})`);
   }
   assert.equal(new Set(listed.map((s) => s.id)).size, TYPED.length, 'ids are unique');
+  assert.equal(new Set(listed.map((s) => s.fleetmon_id)).size, TYPED.length, 'fleetmon ids are unique');
   for (const s of listed) {
-    assert.equal(s.id, `${host.name}:${fleet.user}:${s.name}`);
-    const one = await api<Session>(sessionsPath(s.id));
-    assert.equal(one.status, 200, `${s.id}: ${JSON.stringify(one.body)}`);
-    assert.equal(one.body.name, s.name);
+    assert.equal(s.id, `${host.name}:${s.name}`);
+    assert.equal(s.fleetmon_id, `${host.name}:${fleet.user}:${s.name}`);
+    for (const id of [s.id, s.fleetmon_id]) {
+      const one = await api<Session>(sessionsPath(id));
+      assert.equal(one.status, 200, `${id}: ${JSON.stringify(one.body)}`);
+      assert.equal(one.body.name, s.name);
+    }
   }
 });
 

@@ -18,7 +18,7 @@ export default class Alerts extends ServerCommand {
       this.say(
         table(
           ['ID', 'SEVERITY', 'TYPE', 'HOST', 'AGE', 'STATE', 'ACK', 'MESSAGE'],
-          alerts.map((a) => [a.id, a.severity, a.type, safe(a.host), age(a.created_at), a.state, a.acknowledged ? 'yes' : 'no', safe(a.message)]),
+          alerts.map((a) => [a.id, a.severity, a.type, safe(a.host), age(a.created), a.state, a.acknowledged ? 'yes' : 'no', safe(a.message)]),
         ),
       );
     return alerts;

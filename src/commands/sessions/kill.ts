@@ -39,7 +39,7 @@ export default class SessionsKill extends ServerCommand {
         suggestions: ['add --force if you really mean to end an active session'],
       });
     }
-    this.say(`${safe(s.id)}: ${s.window_count} window(s), created ${age(s.created_at)} ago, ${s.process_count} process(es), ${s.attached ? 'attached' : 'detached'}`);
+    this.say(`${safe(s.id)}: ${s.window_count} window(s), created ${age(s.created)} ago, ${s.process_count} process(es), ${s.attached ? 'attached' : 'detached'}`);
     if (!flags.yes && !this.jsonEnabled()) {
       if (!process.stdin.isTTY) {
         throw new FleetmonError('CONFIRMATION_REQUIRED', 'refusing to kill without confirmation on a non-interactive terminal', {

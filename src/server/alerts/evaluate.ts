@@ -7,6 +7,7 @@
  */
 import type { AlertsConfig } from '../../core/config.js';
 import type { AlertType, Host, Severity } from '../../core/model.js';
+import { formatHours } from '../../core/duration.js';
 
 export interface OpenAlert {
   id: string;
@@ -111,41 +112,40 @@ function startEvaluation(open: OpenAlert[], t: AlertsConfig): Evaluation {
 /** Host key and offline conditions; returns whether the host answered, so that the others can be observed. */
 function reachability(ev: Evaluation, { host: h, hostKeyChanged }: HostView): boolean {
   if (hostKeyChanged) {
-    ev.push('host_key_changed', h.name, undefined, {
-      message: `host key of ${h.name} changed (expected ${hostKeyChanged.expected}, got ${hostKeyChanged.presented}); not connecting`,
+    ev.push('host_key_changed', h.hostname, undefined, {
+      message: `host key of ${h.hostname} changed (expected ${hostKeyChanged.expected}, got ${hostKeyChanged.presented}); not connecting`,
     });
   }
-  if (h.status === 'offline') {
-    ev.push('host_offline', h.name, undefined, {
-      message: `${h.name} is offline: ${h.last_error ?? 'no answer'} (${h.consecutive_failures} failed polls)`,
+  if (h.status === 'offline' && !h.pending) {
+    ev.push('host_offline', h.hostname, undefined, {
+      message: `${h.hostname} is offline: ${h.last_error ?? 'no answer'} (${h.consecutive_failures} failed polls)`,
       value: h.consecutive_failures,
     });
   }
   const reachable = h.status === 'online' || h.status === 'degraded';
   if (!reachable) {
     // Keep everything but host-level reachability as it was.
-    for (const a of ev.open) if (a.host === h.name && a.type !== 'host_offline' && a.type !== 'host_key_changed') ev.unobserved.add(a.conditionKey);
-    if (h.status === 'pending') for (const a of ev.open) if (a.host === h.name) ev.unobserved.add(a.conditionKey);
+    for (const a of ev.open) if (a.host === h.hostname && a.type !== 'host_offline' && a.type !== 'host_key_changed') ev.unobserved.add(a.conditionKey);
+    if (h.pending) for (const a of ev.open) if (a.host === h.hostname) ev.unobserved.add(a.conditionKey);
   }
   return reachable;
 }
 
 function hostMetricConditions(ev: Evaluation, h: Host): void {
   const { t, band, isOpen } = ev;
-  const m = h.metrics;
-  if (!m) return;
-  const cpuKey = conditionKey('high_cpu', h.name);
+  const m = h;
+  const cpuKey = conditionKey('high_cpu', h.hostname);
   if (over(m.cpu_percent, t.host_cpu_warning, isOpen(cpuKey), band)) {
-    ev.push('high_cpu', h.name, undefined, {
-      message: `${h.name} CPU at ${fmt(m.cpu_percent)}% (warning at ${t.host_cpu_warning}%)`,
+    ev.push('high_cpu', h.hostname, undefined, {
+      message: `${h.hostname} CPU at ${fmt(m.cpu_percent)}% (warning at ${t.host_cpu_warning}%)`,
       value: m.cpu_percent,
       threshold: t.host_cpu_warning,
     });
   } else if (m.cpu_percent === null && isOpen(cpuKey)) ev.unobserved.add(cpuKey);
-  const memKey = conditionKey('high_memory', h.name);
+  const memKey = conditionKey('high_memory', h.hostname);
   if (over(m.memory_percent, t.host_memory_warning, isOpen(memKey), band)) {
-    ev.push('high_memory', h.name, undefined, {
-      message: `${h.name} memory at ${fmt(m.memory_percent)}% (warning at ${t.host_memory_warning}%)`,
+    ev.push('high_memory', h.hostname, undefined, {
+      message: `${h.hostname} memory at ${fmt(m.memory_percent)}% (warning at ${t.host_memory_warning}%)`,
       value: m.memory_percent,
       threshold: t.host_memory_warning,
     });
@@ -158,27 +158,27 @@ function sessionConditions(ev: Evaluation, h: Host): void {
     const sub = `session:${s.user}:${s.name}`;
     const base = { session: s.id };
     if (s.status === 'legacy') {
-      ev.push('legacy_session', h.name, sub, {
+      ev.push('legacy_session', h.hostname, sub, {
         ...base,
-        message: `session '${s.name}' on ${h.name} detached for ${fmt(s.detached_hours ?? 0)} h`,
+        message: `session '${s.name}' on ${h.hostname} detached for ${formatHours(s.detached_hours ?? 0)}`,
         value: s.detached_hours,
       });
     }
-    const cpuKey = conditionKey('high_cpu', h.name, sub);
+    const cpuKey = conditionKey('high_cpu', h.hostname, sub);
     if (over(s.cpu_percent, t.session_cpu_warning, isOpen(cpuKey), band)) {
-      ev.push('high_cpu', h.name, sub, {
+      ev.push('high_cpu', h.hostname, sub, {
         ...base,
-        message: `session '${s.name}' on ${h.name} uses ${fmt(s.cpu_percent)}% CPU (warning at ${t.session_cpu_warning}%)`,
+        message: `session '${s.name}' on ${h.hostname} uses ${fmt(s.cpu_percent)}% CPU (warning at ${t.session_cpu_warning}%)`,
         value: s.cpu_percent,
         threshold: t.session_cpu_warning,
       });
     } else if (s.cpu_percent === null && isOpen(cpuKey)) ev.unobserved.add(cpuKey);
-    const memKey = conditionKey('high_memory', h.name, sub);
-    if (over(s.memory_rss_mb, t.session_memory_mb_warning, isOpen(memKey), band)) {
-      ev.push('high_memory', h.name, sub, {
+    const memKey = conditionKey('high_memory', h.hostname, sub);
+    if (over(s.memory_mb, t.session_memory_mb_warning, isOpen(memKey), band)) {
+      ev.push('high_memory', h.hostname, sub, {
         ...base,
-        message: `session '${s.name}' on ${h.name} uses ${fmt(s.memory_rss_mb)} MiB RSS (warning at ${t.session_memory_mb_warning} MiB)`,
-        value: s.memory_rss_mb,
+        message: `session '${s.name}' on ${h.hostname} uses ${fmt(s.memory_mb)} MiB RSS (warning at ${t.session_memory_mb_warning} MiB)`,
+        value: s.memory_mb,
         threshold: t.session_memory_mb_warning,
       });
     }
@@ -187,37 +187,37 @@ function sessionConditions(ev: Evaluation, h: Host): void {
 
 function gpuConditions(ev: Evaluation, h: Host): void {
   const { t, band, isOpen } = ev;
-  if (!h.gpu.available && h.has_gpu) {
+  if (!h.gpu_available && h.has_gpu) {
     // nvidia-smi failed this time: GPU conditions are unknown, not resolved.
-    for (const a of ev.open) if (a.host === h.name && a.type.startsWith('gpu_')) ev.unobserved.add(a.conditionKey);
+    for (const a of ev.open) if (a.host === h.hostname && a.type.startsWith('gpu_')) ev.unobserved.add(a.conditionKey);
   }
-  for (const g of h.gpu.gpus) {
+  for (const g of h.gpus) {
     const sub = `gpu${g.index}`;
-    const critKey = conditionKey('gpu_temp_critical', h.name, sub);
+    const critKey = conditionKey('gpu_temp_critical', h.hostname, sub);
     const critical = over(g.temperature_c, t.gpu_temp_critical, isOpen(critKey), band);
     if (critical && g.temperature_c !== null) {
-      ev.push('gpu_temp_critical', h.name, sub, {
+      ev.push('gpu_temp_critical', h.hostname, sub, {
         gpuIndex: g.index,
-        message: `GPU ${g.index} (${g.name}) on ${h.name} at ${fmt(g.temperature_c)} °C (critical at ${t.gpu_temp_critical} °C)`,
+        message: `GPU ${g.index} (${g.name}) on ${h.hostname} at ${fmt(g.temperature_c)} °C (critical at ${t.gpu_temp_critical} °C)`,
         value: g.temperature_c,
         threshold: t.gpu_temp_critical,
       });
     }
-    const warnKey = conditionKey('gpu_temp_warning', h.name, sub);
+    const warnKey = conditionKey('gpu_temp_warning', h.hostname, sub);
     if (!critical && over(g.temperature_c, t.gpu_temp_warning, isOpen(warnKey), band)) {
-      ev.push('gpu_temp_warning', h.name, sub, {
+      ev.push('gpu_temp_warning', h.hostname, sub, {
         gpuIndex: g.index,
-        message: `GPU ${g.index} (${g.name}) on ${h.name} at ${fmt(g.temperature_c)} °C (warning at ${t.gpu_temp_warning} °C)`,
+        message: `GPU ${g.index} (${g.name}) on ${h.hostname} at ${fmt(g.temperature_c)} °C (warning at ${t.gpu_temp_warning} °C)`,
         value: g.temperature_c,
         threshold: t.gpu_temp_warning,
       });
     }
     if (g.temperature_c === null) for (const k of [critKey, warnKey]) if (isOpen(k)) ev.unobserved.add(k);
-    const memKey = conditionKey('gpu_memory_high', h.name, sub);
+    const memKey = conditionKey('gpu_memory_high', h.hostname, sub);
     if (over(g.memory_percent, t.gpu_memory_warning, isOpen(memKey), band)) {
-      ev.push('gpu_memory_high', h.name, sub, {
+      ev.push('gpu_memory_high', h.hostname, sub, {
         gpuIndex: g.index,
-        message: `GPU ${g.index} (${g.name}) on ${h.name} VRAM at ${fmt(g.memory_percent)}% (warning at ${t.gpu_memory_warning}%)`,
+        message: `GPU ${g.index} (${g.name}) on ${h.hostname} VRAM at ${fmt(g.memory_percent)}% (warning at ${t.gpu_memory_warning}%)`,
         value: g.memory_percent,
         threshold: t.gpu_memory_warning,
       });
@@ -252,7 +252,7 @@ export function evaluateAlerts(views: HostView[], open: OpenAlert[], t: AlertsCo
     sessionConditions(ev, view.host);
     gpuConditions(ev, view.host);
   }
-  return diff(ev, new Set(views.map((v) => v.host.name)));
+  return diff(ev, new Set(views.map((v) => v.host.hostname)));
 }
 
 /** With alerts disabled nothing is raised, and what was open is resolved. */

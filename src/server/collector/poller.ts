@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { FleetConfig, HostConfig } from '../../core/config.js';
 import { errorMessage } from '../../core/errors.js';
-import { iso, type Host } from '../../core/model.js';
+import { iso, noMetrics, type Host, type HostMetrics } from '../../core/model.js';
 import { splitProbeResponse } from './parse.js';
 import { buildSnapshot, type Counters } from './snapshot.js';
 import { HostKeyMismatchError, type Transport } from './transport.js';
@@ -60,19 +60,22 @@ export function sshUserOf(config: FleetConfig, host: HostConfig): string {
 
 export function emptyHost(config: FleetConfig, h: HostConfig): Host {
   return {
-    name: h.name,
+    hostname: h.name,
     address: h.address,
-    status: 'pending',
+    last_seen: null,
+    status: 'offline',
+    ...noMetrics(),
+    gpus: [],
+    sessions: [],
     has_gpu: h.has_gpu === true,
+    pending: true,
     last_poll_at: null,
-    last_success_at: null,
     last_error: null,
     consecutive_failures: 0,
     poll_ms: null,
     problems: [],
-    metrics: null,
-    gpu: { available: false, reason: null, gpus: [] },
-    sessions: [],
+    gpu_available: false,
+    gpu_error: null,
   };
 }
 
@@ -92,9 +95,17 @@ export class Poller extends EventEmitter {
     this.runtimes = opts.config.hosts.map((h) => {
       const restored = opts.restored?.get(h.name);
       const host = emptyHost(opts.config, h);
-      if (restored) {
-        // Show the last known data after a restart, but as pending until the first poll confirms it.
-        Object.assign(host, { metrics: restored.metrics, gpu: restored.gpu, has_gpu: restored.has_gpu, last_success_at: restored.last_success_at });
+      // Show the last known data after a restart, but as pending until the first poll confirms it. A state saved
+      // before the API took the specification's names (no `hostname`) is not restored: the next poll refills it.
+      if (restored && typeof restored.hostname === 'string') {
+        const metrics = Object.fromEntries(Object.keys(noMetrics()).map((k) => [k, restored[k as keyof HostMetrics]]));
+        Object.assign(host, metrics, {
+          gpus: restored.gpus,
+          gpu_available: restored.gpu_available,
+          gpu_error: restored.gpu_error,
+          has_gpu: restored.has_gpu,
+          last_seen: restored.last_seen,
+        });
       }
       return { config: h, transport: opts.makeTransport(h), host, counters: null, busy: false, nextAttemptAt: 0, disksReadAt: 0, hostKeyChanged: null };
     });
@@ -120,7 +131,7 @@ export class Poller extends EventEmitter {
       transport: r.transport,
       viaGate: r.config.gate === true,
       forgetSession: (sessionId) => {
-        r.host = { ...r.host, sessions: r.host.sessions.filter((s) => s.id !== sessionId) };
+        r.host = { ...r.host, sessions: r.host.sessions.filter((s) => s.fleetmon_id !== sessionId) };
       },
     };
   }
@@ -198,7 +209,7 @@ export class Poller extends EventEmitter {
     const gpuMode = r.config.has_gpu === true ? 'on' : r.config.has_gpu === false ? 'off' : 'auto';
     try {
       const channel = await r.transport.channel();
-      const wantDisks = r.disksReadAt === 0 || !r.host.metrics || started - r.disksReadAt >= DISK_REFRESH_MS;
+      const wantDisks = r.disksReadAt === 0 || r.host.memory_total_mb === null || started - r.disksReadAt >= DISK_REFRESH_MS;
       const { nonce, text } = await channel.poll(gpuMode, config.ssh.timeout * 1000, { disks: wantDisks });
       const response = splitProbeResponse(text, nonce);
       const snap = buildSnapshot({
@@ -211,7 +222,7 @@ export class Poller extends EventEmitter {
         response,
         previous: r.counters,
         nowMs: this.now(),
-        previousDisks: r.host.metrics?.disks,
+        previousDisks: r.host.disks,
       });
       if (wantDisks) r.disksReadAt = started;
       const now = this.now();
@@ -222,14 +233,17 @@ export class Poller extends EventEmitter {
         ...r.host,
         status: snap.problems.length > 0 ? 'degraded' : 'online',
         has_gpu: snap.hasGpu,
+        pending: false,
+        last_seen: iso(now),
         last_poll_at: iso(now),
-        last_success_at: iso(now),
         last_error: null,
         consecutive_failures: 0,
         poll_ms: now - started,
         problems: snap.problems,
-        metrics: snap.metrics,
-        gpu: snap.gpu,
+        ...(snap.metrics ?? noMetrics()),
+        gpus: snap.gpu.gpus,
+        gpu_available: snap.gpu.available,
+        gpu_error: snap.gpu.reason,
         sessions: snap.sessions,
       };
       this.emit('host', r.host);
@@ -245,11 +259,12 @@ export class Poller extends EventEmitter {
       r.host = {
         ...r.host,
         status: offline ? 'offline' : r.host.status,
+        pending: offline ? false : r.host.pending,
         last_poll_at: iso(now),
         last_error: errorMessage(err),
         consecutive_failures: failures,
         poll_ms: now - started,
-        ...(offline ? { sessions: [], metrics: null, gpu: { available: false, reason: 'host offline', gpus: [] }, problems: [] } : {}),
+        ...(offline ? { ...noMetrics(), sessions: [], gpus: [], gpu_available: false, gpu_error: 'host offline', problems: [] } : {}),
       };
       this.emit('host', r.host);
     } finally {

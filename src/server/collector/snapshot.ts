@@ -2,7 +2,7 @@
  * Turns one parsed probe answer into the host's metrics, sessions and GPUs. Pure: the previous poll's counters
  * come in and the new ones go out, so CPU figures are deltas of /proc counters and the first poll reports null.
  */
-import type { GpuState, HostMetrics, ProcessInfo, Session } from '../../core/model.js';
+import type { Gpu, HostMetrics, ProcessInfo, Session } from '../../core/model.js';
 import { iso } from '../../core/model.js';
 import { shJoin, shQuote } from '../../core/shell-quote.js';
 import {
@@ -46,6 +46,13 @@ export interface SnapshotInput {
   nowMs: number;
   /** Disk usage from an earlier poll, kept when this answer has none (the collector asks for df only now and then). */
   previousDisks?: HostMetrics['disks'];
+}
+
+/** Whether nvidia-smi answered with GPUs, why not, and the GPUs. */
+export interface GpuState {
+  available: boolean;
+  reason: string | null;
+  gpus: Gpu[];
 }
 
 export interface HostSnapshot {
@@ -175,10 +182,8 @@ function hostMetrics(
     memory_percent: mem.percent,
     swap_total_mb: mem.swapTotalMb,
     swap_used_mb: mem.swapUsedMb,
-    load_1: load?.[0] ?? 0,
-    load_5: load?.[1] ?? 0,
-    load_15: load?.[2] ?? 0,
-    uptime_seconds: uptime ?? 0,
+    load_avg: load,
+    uptime_seconds: uptime,
     disks:
       disks?.map((d) => ({
         filesystem: d.filesystem,
@@ -233,8 +238,8 @@ function gpuState(response: ProbeResponse, hasGpu: boolean | null, problems: str
         index: g.index,
         uuid: g.uuid,
         name: g.name,
-        power_draw_w: g.powerDrawW,
-        power_limit_w: g.powerLimitW,
+        power_draw_watts: g.powerDrawW,
+        power_limit_watts: g.powerLimitW,
         memory_used_mb: g.memoryUsedMb,
         memory_total_mb: g.memoryTotalMb,
         memory_percent:
@@ -281,7 +286,7 @@ function tmuxSessions(
   const pageMb = response.pageSize / (1024 * 1024);
   const sessionOfPid = new Map<number, string>();
   const sessions: Session[] = tmuxSessions.map((s) => {
-    const id = `${input.hostName}:${input.sshUser}:${s.name}`;
+    const id = `${input.hostName}:${s.name}`;
     const panePids = panes.filter((p) => p.sessionId === s.sessionId).map((p) => p.pid);
     const tree = descendants(panePids, byPid, children);
     const processes: ProcessInfo[] = tree.map((p) => ({
@@ -296,27 +301,30 @@ function tmuxSessions(
     const cpuKnown = processes.map((p) => p.cpu_percent).filter((c): c is number => c !== null);
     const attached = s.attachedClients > 0;
     const detachedSince = Math.max(s.created, s.lastAttached ?? 0);
-    const detachedHours = attached ? null : round1(Math.max(0, hostNow - detachedSince) / 3600);
+    // To a few seconds (not a tenth of an hour), so that a detached time can be said in minutes.
+    const detachedHours = attached ? null : Math.round((Math.max(0, hostNow - detachedSince) / 3600) * 1000) / 1000;
     const legacy = !attached && hostNow - detachedSince >= input.legacyThresholdHours * 3600;
     return {
       id,
       host: input.hostName,
-      user: input.sshUser,
       name: s.name,
-      status: legacy ? 'legacy' : 'active',
-      created_at: iso(s.created * 1000)!,
-      created_epoch: s.created,
-      last_activity_at: iso(s.activity === null ? null : s.activity * 1000),
-      last_attached_at: iso(s.lastAttached === null ? null : s.lastAttached * 1000),
+      created: iso(s.created * 1000)!,
+      last_activity: iso(s.activity === null ? null : s.activity * 1000),
       attached,
-      attached_clients: s.attachedClients,
       window_count: s.windows,
+      status: legacy ? 'legacy' : 'active',
+      pids: processes.map((p) => p.pid),
+      cpu_percent: processes.length === 0 || cpuKnown.length === 0 ? null : round1(cpuKnown.reduce((a, b) => a + b, 0)),
+      memory_mb: round1(tree.reduce((a, p) => a + p.rssPages * pageMb, 0)),
+      gpu_memory_mb: processes.reduce((a, p) => a + p.gpu_memory_mb, 0),
+      fleetmon_id: `${input.hostName}:${input.sshUser}:${s.name}`,
+      user: input.sshUser,
+      created_epoch: s.created,
+      last_attached_at: iso(s.lastAttached === null ? null : s.lastAttached * 1000),
+      attached_clients: s.attachedClients,
       detached_hours: detachedHours,
       pane_pids: panePids,
       process_count: processes.length,
-      cpu_percent: processes.length === 0 || cpuKnown.length === 0 ? null : round1(cpuKnown.reduce((a, b) => a + b, 0)),
-      memory_rss_mb: round1(tree.reduce((a, p) => a + p.rssPages * pageMb, 0)),
-      gpu_memory_mb: processes.reduce((a, p) => a + p.gpu_memory_mb, 0),
       attach_command: attachCommand(input.sshUser, input.address, input.sshPort, s.name, s.sessionId),
       processes,
     } satisfies Session;
@@ -331,8 +339,8 @@ function attributeGpuProcesses(gpu: GpuState, gpuApps: GpuApp[], sessionOfPid: M
     const target = (a.gpuUuid && byUuid.get(a.gpuUuid)) || (gpu.gpus.length === 1 ? gpu.gpus[0] : undefined);
     target?.processes.push({
       pid: a.pid,
-      process_name: a.processName,
-      used_memory_mb: a.usedMemoryMb,
+      name: a.processName,
+      memory_mb: a.usedMemoryMb,
       session_id: sessionOfPid.get(a.pid) ?? null,
     });
   }

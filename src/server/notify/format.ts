@@ -35,7 +35,7 @@ export function textBody(m: Message): string {
   const lines = [`${EVENT_WORD[m.event]}: ${a.message}`, '', `severity: ${a.severity}`, `type: ${a.type}`, `host: ${a.host}`];
   if (a.session) lines.push(`session: ${a.session}`);
   if (a.gpu_index !== null) lines.push(`gpu: ${a.gpu_index}`);
-  lines.push(`since: ${a.created_at}`);
+  lines.push(`since: ${a.created}`);
   if (a.resolved_at) lines.push(`resolved: ${a.resolved_at}`);
   if (a.acknowledged) lines.push(`acknowledged by ${a.acknowledged_by ?? 'someone'}${a.ack_note ? `: ${a.ack_note}` : ''}`);
   lines.push(`alert id: ${a.id}`);
@@ -110,7 +110,7 @@ export function alertmanagerAlert(alert: Alert, at: number, resendMs: number): R
   return {
     labels,
     annotations,
-    startsAt: alert.created_at,
+    startsAt: alert.created,
     endsAt: alert.resolved_at ?? new Date(at + 4 * resendMs).toISOString(),
   };
 }
@@ -129,7 +129,7 @@ export function testAlert(channel: string, at: number): Alert {
     value: null,
     threshold: null,
     state: 'resolved',
-    created_at: t,
+    created: t,
     last_seen_at: t,
     resolved_at: t,
     acknowledged: false,

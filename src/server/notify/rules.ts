@@ -54,7 +54,7 @@ export function channelWants(c: RuleChannel, alert: Pick<Alert, 'severity' | 'ty
 }
 
 /** When an alert's episode began, in epoch ms (one place that knows the alert's field name). */
-export const alertStart = (a: Alert): number => Date.parse(a.created_at);
+export const alertStart = (a: Alert): number => Date.parse(a.created);
 const alertEnd = (a: Alert): number | null => (a.resolved_at ? Date.parse(a.resolved_at) : null);
 
 export const notificationKey = (alertId: string, channel: string, event: OutboxEvent, n?: number | string) =>

@@ -91,10 +91,10 @@ export const killRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return sendLookupFailure(reply, found);
     }
     const { session } = found;
-    const target = `${session.id}@${session.created_epoch}`;
+    const target = `${session.fleetmon_id}@${session.created_epoch}`;
     const seen = req.body?.created_epoch;
     if (seen !== undefined && seen !== session.created_epoch) {
-      const reason = `the session was re-created since it was listed (created ${session.created_at}, not at ${new Date(seen * 1000).toISOString()}); list the sessions again`;
+      const reason = `the session was re-created since it was listed (created ${session.created}, not at ${new Date(seen * 1000).toISOString()}); list the sessions again`;
       record(req, 'kill', target, 'refused', reason);
       return reply.code(409).send({ error: reason });
     }

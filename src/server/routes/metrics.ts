@@ -45,25 +45,25 @@ export function renderMetrics(hosts: Host[], openAlerts: number): string {
   };
   const MiB = 1024 * 1024;
   for (const h of hosts) {
-    add('fleetmon_host_up', { host: h.name }, h.status === 'online' || h.status === 'degraded' ? 1 : 0);
-    const m = h.metrics;
-    if (m && h.status !== 'offline') {
-      add('fleetmon_host_cpu_percent', { host: h.name }, m.cpu_percent);
-      add('fleetmon_host_memory_used_bytes', { host: h.name }, Math.round(m.memory_used_mb * MiB));
-      add('fleetmon_host_memory_total_bytes', { host: h.name }, Math.round(m.memory_total_mb * MiB));
-      add('fleetmon_host_load1', { host: h.name }, m.load_1);
+    add('fleetmon_host_up', { host: h.hostname }, h.status === 'online' || h.status === 'degraded' ? 1 : 0);
+    if (h.status !== 'offline') {
+      const bytes = (mb: number | null) => (mb === null ? null : Math.round(mb * MiB));
+      add('fleetmon_host_cpu_percent', { host: h.hostname }, h.cpu_percent);
+      add('fleetmon_host_memory_used_bytes', { host: h.hostname }, bytes(h.memory_used_mb));
+      add('fleetmon_host_memory_total_bytes', { host: h.hostname }, bytes(h.memory_total_mb));
+      add('fleetmon_host_load1', { host: h.hostname }, h.load_avg?.[0]);
     }
     for (const s of h.sessions) {
-      const labels = { host: h.name, user: s.user, session: s.name };
+      const labels = { host: h.hostname, user: s.user, session: s.name };
       add('fleetmon_session_cpu_percent', labels, s.cpu_percent);
-      add('fleetmon_session_rss_bytes', labels, Math.round(s.memory_rss_mb * MiB));
+      add('fleetmon_session_rss_bytes', labels, Math.round(s.memory_mb * MiB));
       add('fleetmon_session_gpu_memory_bytes', labels, Math.round(s.gpu_memory_mb * MiB));
       add('fleetmon_session_legacy', labels, s.status === 'legacy' ? 1 : 0);
     }
-    for (const g of h.gpu.gpus) {
-      const labels = { host: h.name, gpu: g.index, name: g.name };
+    for (const g of h.gpus) {
+      const labels = { host: h.hostname, gpu: g.index, name: g.name };
       add('fleetmon_gpu_temperature_celsius', labels, g.temperature_c);
-      add('fleetmon_gpu_power_watts', labels, g.power_draw_w);
+      add('fleetmon_gpu_power_watts', labels, g.power_draw_watts);
       add('fleetmon_gpu_utilization_percent', labels, g.utilization_percent);
       add('fleetmon_gpu_memory_used_bytes', labels, g.memory_used_mb === null ? null : g.memory_used_mb * MiB);
     }

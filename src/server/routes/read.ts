@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FleetConfig } from '../../core/config.js';
-import { Alert, FleetSummary, Host, Session } from '../../core/model.js';
+import { Alert, FleetSummary, Host, Session, SessionIdKind } from '../../core/model.js';
 import { HISTORY_METRICS } from '../store/repositories.js';
 import { ErrorBody, requireRead } from '../http/guards.js';
 import { AmbiguousBody, lookupSession, sendLookupFailure } from './session-lookup.js';
@@ -187,10 +187,25 @@ export const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/api/sessions/:id',
-    { schema: { params: Type.Object({ id: Type.String() }), response: { 200: Session, 404: ErrorBody, 409: AmbiguousBody } } },
+    {
+      schema: {
+        params: Type.Object({ id: Type.String({ description: 'the session\'s id (host:session_name) or its fleetmon_id (host:user:session_name)' }) }),
+        response: {
+          200: {
+            ...Session,
+            // @fastify/swagger documents response headers given as a map of name → schema.
+            headers: { 'fleetmon-matched-id': { ...SessionIdKind, description: 'which of the session\'s ids the request named: id or fleetmon_id' } },
+          },
+          404: ErrorBody,
+          409: AmbiguousBody,
+        },
+      },
+    },
     async (req, reply) => {
       const found = lookupSession(monitor, req.params.id);
-      return 'session' in found ? found.session : sendLookupFailure(reply, found);
+      if (!('session' in found)) return sendLookupFailure(reply, found);
+      reply.header('fleetmon-matched-id', found.matched);
+      return found.session;
     },
   );
 };

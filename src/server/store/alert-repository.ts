@@ -47,7 +47,7 @@ export function toAlert(r: AlertRow): Alert {
     value: r.value,
     threshold: r.threshold,
     state: r.state,
-    created_at: iso(r.created_at)!,
+    created: iso(r.created_at)!,
     last_seen_at: iso(r.last_seen_at)!,
     resolved_at: iso(r.resolved_at),
     acknowledged: r.acknowledged_at !== null,

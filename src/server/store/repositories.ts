@@ -66,28 +66,29 @@ export class SampleRepository {
   insertCycle(ts: number, hosts: Host[], opts: { states?: boolean } = {}): void {
     const states = opts.states ?? true;
     for (const h of hosts) {
-      const m = h.metrics;
-      const gpus = h.gpu.gpus;
+      const m = h;
+      const gpus = h.gpus;
       const fresh = h.status === 'online' || h.status === 'degraded';
       this.insertHost.run({
         ts,
-        host: h.name,
+        host: h.hostname,
         status: h.status,
-        cpu_percent: fresh ? (m?.cpu_percent ?? null) : null,
-        memory_percent: fresh ? (m?.memory_percent ?? null) : null,
-        memory_used_mb: fresh ? (m?.memory_used_mb ?? null) : null,
-        load_1: fresh ? (m?.load_1 ?? null) : null,
-        net_rx_bps: fresh ? sum(m?.network.map((n) => n.rx_bytes_per_s) ?? []) : null,
-        net_tx_bps: fresh ? sum(m?.network.map((n) => n.tx_bytes_per_s) ?? []) : null,
+        cpu_percent: fresh ? m.cpu_percent : null,
+        memory_percent: fresh ? m.memory_percent : null,
+        memory_used_mb: fresh ? m.memory_used_mb : null,
+        load_1: fresh ? (m.load_avg?.[0] ?? null) : null,
+        net_rx_bps: fresh ? sum(m.network.map((n) => n.rx_bytes_per_s)) : null,
+        net_tx_bps: fresh ? sum(m.network.map((n) => n.tx_bytes_per_s)) : null,
         gpu_temp_max: fresh ? max(gpus.map((g) => g.temperature_c)) : null,
-        gpu_power_w: fresh ? sum(gpus.map((g) => g.power_draw_w)) : null,
+        gpu_power_w: fresh ? sum(gpus.map((g) => g.power_draw_watts)) : null,
         gpu_util_percent: fresh ? max(gpus.map((g) => g.utilization_percent)) : null,
         gpu_memory_percent: fresh ? max(gpus.map((g) => g.memory_percent)) : null,
         session_count: h.sessions.length,
       });
       if (fresh) {
         for (const s of h.sessions) {
-          this.insertSession.run(ts, h.name, s.id, s.cpu_percent, s.memory_rss_mb, s.gpu_memory_mb, s.attached ? 1 : 0);
+          // Keyed by the canonical host:user:name, as the rows stored before the specification's short id were.
+          this.insertSession.run(ts, h.hostname, s.fleetmon_id, s.cpu_percent, s.memory_mb, s.gpu_memory_mb, s.attached ? 1 : 0);
         }
       }
     }
@@ -100,7 +101,7 @@ export class SampleRepository {
   }
 
   private upsertStates(ts: number, hosts: Host[]): void {
-    for (const h of hosts) this.upsertState.run(h.name, ts, JSON.stringify(h));
+    for (const h of hosts) this.upsertState.run(h.hostname, ts, JSON.stringify(h));
   }
 
   lastStates(): Map<string, Host> {

@@ -1,34 +1,30 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfigObject } from '../../../src/core/config.js';
-import type { Host, Session } from '../../../src/core/model.js';
+import { noMetrics, type Host, type Session } from '../../../src/core/model.js';
 import { conditionKey, evaluateAlerts, evaluateOrDisable, type HostView, type OpenAlert } from '../../../src/server/alerts/evaluate.js';
 
 const thresholds = parseConfigObject({ alerts: { gpu_temp_warning: 60 } }, 't').alerts;
 
 function session(name: string, extra: Partial<Session> = {}): Session {
   return {
-    id: `h1:fleetmon:${name}`, host: 'h1', user: 'fleetmon', name, status: 'active', created_at: '2026-11-22T00:00:00.000Z',
-    created_epoch: 1795305600, last_activity_at: null, last_attached_at: null, attached: false, attached_clients: 0,
-    window_count: 1, detached_hours: 1, pane_pids: [], process_count: 0, cpu_percent: 0, memory_rss_mb: 10,
-    gpu_memory_mb: 0, attach_command: '', processes: [], ...extra,
+    id: `h1:${name}`, host: 'h1', name, created: '2026-11-22T00:00:00.000Z', last_activity: null, attached: false,
+    window_count: 1, status: 'active', pids: [], cpu_percent: 0, memory_mb: 10, gpu_memory_mb: 0,
+    fleetmon_id: `h1:fleetmon:${name}`, user: 'fleetmon', created_epoch: 1795305600, last_attached_at: null, attached_clients: 0,
+    detached_hours: 1, pane_pids: [], process_count: 0, attach_command: '', processes: [], ...extra,
   };
 }
 
 function host(extra: Partial<Host> = {}): Host {
   return {
-    name: 'h1', address: '10.0.0.1', status: 'online', has_gpu: true, last_poll_at: null, last_success_at: null,
-    last_error: null, consecutive_failures: 0, poll_ms: 5, problems: [],
-    metrics: {
-      cpu_percent: 10, cpu_per_core: [], cpu_count: 1, memory_total_mb: 1000, memory_used_mb: 100, memory_available_mb: 900,
-      memory_percent: 10, swap_total_mb: 0, swap_used_mb: 0, load_1: 0, load_5: 0, load_15: 0, uptime_seconds: 1, disks: [], network: [],
-    },
-    gpu: {
-      available: true, reason: null,
-      gpus: [{ index: 0, uuid: 'GPU-1', name: 'NVIDIA H100 80GB HBM3', power_draw_w: 686.26, power_limit_w: 700, memory_used_mb: 31554,
-        memory_total_mb: 81559, memory_percent: 38.7, utilization_percent: 100, temperature_c: 62, processes: [] }],
-    },
+    hostname: 'h1', address: '10.0.0.1', last_seen: null, status: 'online',
+    cpu_percent: 10, memory_percent: 10, memory_used_mb: 100, memory_total_mb: 1000, load_avg: [0, 0, 0],
+    cpu_per_core: [], cpu_count: 1, memory_available_mb: 900, swap_total_mb: 0, swap_used_mb: 0, uptime_seconds: 1, disks: [], network: [],
+    gpus: [{ index: 0, name: 'NVIDIA H100 80GB HBM3', power_draw_watts: 686.26, power_limit_watts: 700, memory_used_mb: 31554,
+      memory_total_mb: 81559, utilization_percent: 100, temperature_c: 62, processes: [], uuid: 'GPU-1', memory_percent: 38.7 }],
     sessions: [],
+    has_gpu: true, pending: false, last_poll_at: null, last_error: null, consecutive_failures: 0, poll_ms: 5, problems: [],
+    gpu_available: true, gpu_error: null,
     ...extra,
   };
 }
@@ -49,7 +45,7 @@ test('an open alert is updated while it holds and not raised twice', () => {
   const same = evaluateAlerts([view(host())], open, thresholds);
   assert.deepEqual(same, { raise: [], update: [], resolve: [] });
   const hotter = host();
-  hotter.gpu.gpus[0]!.temperature_c = 70;
+  hotter.gpus[0]!.temperature_c = 70;
   const changed = evaluateAlerts([view(hotter)], open, thresholds);
   assert.equal(changed.update.length, 1);
   assert.equal(changed.update[0]?.condition.value, 70);
@@ -58,7 +54,7 @@ test('an open alert is updated while it holds and not raised twice', () => {
 test('hysteresis: a value hovering at the line does not flap', () => {
   const at = (temp: number, open: OpenAlert[]) => {
     const h = host();
-    h.gpu.gpus[0]!.temperature_c = temp;
+    h.gpus[0]!.temperature_c = temp;
     return evaluateAlerts([view(h)], open, thresholds);
   };
   assert.equal(at(59, []).raise.length, 0);
@@ -72,7 +68,7 @@ test('hysteresis: a value hovering at the line does not flap', () => {
 
 test('critical replaces warning for temperature', () => {
   const h = host();
-  h.gpu.gpus[0]!.temperature_c = 95;
+  h.gpus[0]!.temperature_c = 95;
   assert.deepEqual(evaluateAlerts([view(h)], [], thresholds).raise.map((c) => c.type), ['gpu_temp_critical']);
 });
 
@@ -80,44 +76,44 @@ test('legacy sessions, per-session CPU and memory, host CPU and memory', () => {
   const h = host({
     sessions: [
       session('old', { status: 'legacy', detached_hours: 80 }),
-      session('hog', { cpu_percent: 150, memory_rss_mb: 4096 }),
+      session('hog', { cpu_percent: 150, memory_mb: 4096 }),
     ],
   });
-  h.metrics!.cpu_percent = 95;
-  h.metrics!.memory_percent = 91;
-  h.gpu.gpus[0]!.temperature_c = 40;
+  h.cpu_percent = 95;
+  h.memory_percent = 91;
+  h.gpus[0]!.temperature_c = 40;
   const types = evaluateAlerts([view(h)], [], thresholds).raise.map((c) => `${c.type}:${c.session ?? '-'}`).sort();
-  assert.deepEqual(types, ['high_cpu:-', 'high_cpu:h1:fleetmon:hog', 'high_memory:-', 'high_memory:h1:fleetmon:hog', 'legacy_session:h1:fleetmon:old']);
+  assert.deepEqual(types, ['high_cpu:-', 'high_cpu:h1:hog', 'high_memory:-', 'high_memory:h1:hog', 'legacy_session:h1:old']);
 });
 
 test('a killed session clears its alert; an offline host keeps its session alerts and raises host_offline', () => {
   const legacy = host({ sessions: [session('old', { status: 'legacy', detached_hours: 80 })] });
-  legacy.gpu.gpus[0]!.temperature_c = 40;
+  legacy.gpus[0]!.temperature_c = 40;
   const open = asOpen(evaluateAlerts([view(legacy)], [], thresholds));
   assert.equal(open.length, 1);
-  const offline = host({ status: 'offline', sessions: [], metrics: null, consecutive_failures: 3, last_error: 'connect ECONNREFUSED' });
+  const offline = host({ status: 'offline', sessions: [], ...noMetrics(), consecutive_failures: 3, last_error: 'connect ECONNREFUSED' });
   const whileOffline = evaluateAlerts([view(offline)], open, thresholds);
   assert.deepEqual(whileOffline.raise.map((c) => c.type), ['host_offline']);
   assert.deepEqual(whileOffline.resolve, [], 'unknown is not resolved');
   const killed = host({ sessions: [] });
-  killed.gpu.gpus[0]!.temperature_c = 40;
+  killed.gpus[0]!.temperature_c = 40;
   assert.deepEqual(evaluateAlerts([view(killed)], open, thresholds).resolve.map((a) => a.conditionKey), [
     conditionKey('legacy_session', 'h1', 'session:fleetmon:old'),
   ]);
 });
 
 test('host_offline clears when the host is back', () => {
-  const offline = host({ status: 'offline', metrics: null, consecutive_failures: 3 });
+  const offline = host({ status: 'offline', ...noMetrics(), consecutive_failures: 3 });
   const open = asOpen(evaluateAlerts([view(offline)], [], thresholds));
   const back = host();
-  back.gpu.gpus[0]!.temperature_c = 40;
+  back.gpus[0]!.temperature_c = 40;
   const changes = evaluateAlerts([view(back)], open, thresholds);
   assert.deepEqual(changes.resolve.map((a) => a.type), ['host_offline']);
 });
 
 test('a failing nvidia-smi leaves GPU alerts open instead of clearing them', () => {
   const open = asOpen(evaluateAlerts([view(host())], [], thresholds));
-  const broken = host({ gpu: { available: false, reason: 'nvidia-smi timed out', gpus: [] } });
+  const broken = host({ gpu_available: false, gpu_error: 'nvidia-smi timed out', gpus: [] });
   assert.deepEqual(evaluateAlerts([view(broken)], open, thresholds).resolve, []);
 });
 
@@ -130,7 +126,7 @@ test('alerts.enabled false raises nothing and resolves what was open', () => {
 });
 
 test('a changed host key is a critical alert', () => {
-  const h = host({ status: 'offline', metrics: null });
+  const h = host({ status: 'offline', ...noMetrics() });
   const changes = evaluateAlerts([{ host: h, hostKeyChanged: { expected: 'SHA256:a', presented: 'SHA256:b' } }], [], thresholds);
   assert.ok(changes.raise.some((c) => c.type === 'host_key_changed' && c.severity === 'critical'));
 });
@@ -152,4 +148,18 @@ test('an alert the server raised itself (database moved aside) is neither resolv
   const off = evaluateOrDisable([view(host())], open, { ...thresholds, enabled: false });
   assert.equal(off.resolve.length, open.length - 1);
   assert.ok(!off.resolve.includes(server));
+});
+
+test('a host not polled yet reads offline (the specification has no pending) but raises no host_offline', () => {
+  const pending = host({ status: 'offline', pending: true, ...noMetrics(), gpus: [] });
+  assert.deepEqual(evaluateAlerts([view(pending)], [], thresholds).raise, []);
+  const down = host({ status: 'offline', pending: false, ...noMetrics(), gpus: [], consecutive_failures: 3 });
+  assert.deepEqual(evaluateAlerts([view(down)], [], thresholds).raise.map((c) => c.type), ['host_offline']);
+});
+
+test('a legacy session detached for minutes says so in minutes, not "0 h"', () => {
+  const h = host({ sessions: [session('recent', { status: 'legacy', detached_hours: 0.25 })] });
+  h.gpus[0]!.temperature_c = 40;
+  const [legacy] = evaluateAlerts([view(h)], [], thresholds).raise;
+  assert.equal(legacy?.message, "session 'recent' on h1 detached for 15 min");
 });

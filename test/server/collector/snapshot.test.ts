@@ -99,7 +99,7 @@ test('sessions own exactly the processes under their panes, with GPU memory (not
   assert.ok(train.processes.every((p) => p.pid < 433));
   assert.equal(byName.get('jupyter')!.attached, true);
   // RSS: 3836 + 724540 + 3748 + 725060 KiB
-  assert.equal(train.memory_rss_mb, Math.round(((3836 + 724540 + 3748 + 725060) / 1024) * 10) / 10);
+  assert.equal(train.memory_mb, Math.round(((3836 + 724540 + 3748 + 725060) / 1024) * 10) / 10);
   assert.equal(train.cpu_percent, null, 'first poll: no CPU delta yet');
 });
 
@@ -112,9 +112,9 @@ test('GPU panel: the H100 reading with its processes mapped to sessions', () => 
   assert.deepEqual(
     g?.processes.map((p) => [p.pid, p.session_id]),
     [
-      [407, 'h100:fleetmon:train-llama'],
-      [411, 'h100:fleetmon:train-llama'],
-      [418, 'h100:fleetmon:eval run #2'],
+      [407, 'h100:train-llama'],
+      [411, 'h100:train-llama'],
+      [418, 'h100:eval run #2'],
     ],
   );
 });

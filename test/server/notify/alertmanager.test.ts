@@ -83,7 +83,7 @@ test('an alert appears in Alertmanager with its labels, is re-posted while open,
     assert.equal(gpu.annotations.summary, 'GPU 0 on gpu1 at 93 °C (critical at 90 °C)');
     assert.equal(gpu.annotations.fleetmon_id, hot!.id);
     assert.equal(gpu.status.state, 'active');
-    assert.equal(Date.parse(gpu.startsAt), Date.parse(hot!.created_at));
+    assert.equal(Date.parse(gpu.startsAt), Date.parse(hot!.created));
     const session = firing.find((a) => a.labels.alertname === 'legacy_session')!;
     assert.deepEqual(session.labels, { alertname: 'legacy_session', host: 'gpu1', session: 'gpu1:alice:train', severity: 'info' });
     assert.equal(session.annotations.fleetmon_id, legacy!.id);

@@ -27,7 +27,7 @@ function channel(extra: Partial<ChannelConfig> & Record<string, unknown> = {}): 
 function alert(extra: Partial<Alert> = {}): Alert {
   return {
     id: 'a1', type: 'gpu_temp_warning', severity: 'warning', host: 'gpu1', session: null, gpu_index: 0, message: 'GPU 0 hot',
-    value: 85, threshold: 80, state: 'open', created_at: new Date(T0).toISOString(), last_seen_at: new Date(T0).toISOString(),
+    value: 85, threshold: 80, state: 'open', created: new Date(T0).toISOString(), last_seen_at: new Date(T0).toISOString(),
     resolved_at: null, acknowledged: false, acknowledged_at: null, acknowledged_by: null, ack_note: null, ...extra,
   };
 }

@@ -28,6 +28,7 @@ import {
   searchWith,
   sessionNameFromId,
   sortAlerts,
+  sortSessionsByUse,
   tabCounts,
   tempLevel,
   timeTicks,
@@ -110,10 +111,10 @@ test('GPU processes of the H100 capture map to their tmux sessions, largest firs
     { pid: 418, name: 'python3', memory: '6.6 GiB', session: 'eval run #2' },
     { pid: 411, name: 'python3', memory: '3.6 GiB', session: 'train-llama' },
   ]);
-  const orphan = gpuProcessRows({ processes: [{ pid: 9, process_name: 'x', used_memory_mb: null, session_id: null }] }, []);
+  const orphan = gpuProcessRows({ processes: [{ pid: 9, name: 'x', memory_mb: null, session_id: null }] }, []);
   assert.deepEqual(orphan, [{ pid: 9, name: 'x', memory: DASH, session: null }]);
   // A process whose session is not in the list (yet) still shows the name from its id.
-  const early = gpuProcessRows({ processes: [{ pid: 5, process_name: 'y', used_memory_mb: 1, session_id: 'h:root:new one' }] }, []);
+  const early = gpuProcessRows({ processes: [{ pid: 5, name: 'y', memory_mb: 1, session_id: 'h:root:new one' }] }, []);
   assert.equal(early[0]?.session, 'new one');
 });
 
@@ -121,16 +122,16 @@ test('tabs: active and legacy list only hosts with such sessions, and only those
   const hosts = [h100Host(NOW), offlineHost(NOW)];
   const active = viewForTab(hosts, 'active');
   assert.deepEqual(
-    active.map((v) => [v.host.name, v.sessions.map((s) => s.name)]),
+    active.map((v) => [v.host.hostname, v.sessions.map((s) => s.name)]),
     [['gpu-h100', ['train-llama', 'eval run #2', 'jupyter']]],
   );
   const legacy = viewForTab(hosts, 'legacy');
   assert.deepEqual(
-    legacy.map((v) => [v.host.name, v.sessions.map((s) => s.name)]),
+    legacy.map((v) => [v.host.hostname, v.sessions.map((s) => s.name)]),
     [['gpu-h100', ['idle-shell']]],
   );
   assert.deepEqual(
-    viewForTab(hosts, 'hosts').map((v) => v.host.name),
+    viewForTab(hosts, 'hosts').map((v) => v.host.hostname),
     ['gpu-h100', 'gpu-b'],
   );
   assert.deepEqual(tabCounts(hosts), { active: 3, legacy: 1, hosts: 2 });
@@ -151,12 +152,12 @@ test('session names come out of ids, attach state reads as people say it', () =>
   assert.equal(sessionNameFromId('gpu-h100:root:eval run #2'), 'eval run #2');
   assert.equal(sessionNameFromId('short'), 'short');
   const created = '2026-11-23T09:00:00Z';
-  const s = session('h', 'x', NOW, { created_at: created, last_attached_at: null, attached: false });
+  const s = session('h', 'x', NOW, { created: created, last_attached_at: null, attached: false });
   assert.equal(attachState(s, NOW), 'detached 3h');
   assert.equal(attachState({ ...s, last_attached_at: '2026-11-23T11:40:00Z' }, NOW), 'detached 20m', 'counts from the last attach');
   assert.equal(attachState({ ...s, attached: true, attached_clients: 1 }, NOW), 'attached');
   assert.equal(attachState({ ...s, attached: true, attached_clients: 2 }, NOW), 'attached ×2');
-  assert.equal(attachState({ ...s, created_at: 'bad', detached_hours: 50 }, NOW), 'detached 2d');
+  assert.equal(attachState({ ...s, created: 'bad', detached_hours: 50 }, NOW), 'detached 2d');
 });
 
 test('alert events keep the open list current', () => {
@@ -178,8 +179,8 @@ test('alert events keep the open list current', () => {
 });
 
 test('the banner sorts unacknowledged and severe alerts first; the badge takes their colour', () => {
-  const older = alert('old-crit', NOW, { severity: 'critical', created_at: '2026-11-23T10:00:00Z' });
-  const newer = alert('new-crit', NOW, { severity: 'critical', created_at: '2026-11-23T11:00:00Z' });
+  const older = alert('old-crit', NOW, { severity: 'critical', created: '2026-11-23T10:00:00Z' });
+  const newer = alert('new-crit', NOW, { severity: 'critical', created: '2026-11-23T11:00:00Z' });
   const warn = alert('warn', NOW, { severity: 'warning' });
   const acked = alert('acked-crit', NOW, { severity: 'critical', acknowledged: true });
   const info = alert('info', NOW, { severity: 'info' });
@@ -249,4 +250,18 @@ test('history points become chart columns; null stays a gap', () => {
   assert.deepEqual(s.xs, [Date.parse('2026-11-23T11:00:00Z'), Date.parse('2026-11-23T11:01:00Z'), Date.parse('2026-11-23T11:02:00Z')]);
   assert.deepEqual(s.ys, [10, null, 12.5]);
   assert.deepEqual(toSeries(null), { xs: [], ys: [] });
+});
+
+test('sessions sort by use: CPU (whole percent), then GPU memory, then memory; the name only breaks ties', () => {
+  const s = (name: string, o: Partial<Parameters<typeof session>[3]>) => session('h', name, NOW, o);
+  const sorted = sortSessionsByUse([
+    s('a-idle', { cpu_percent: 0, memory_mb: 1 }),
+    s('b-unknown', { cpu_percent: null, memory_mb: 900 }),
+    s('c-gpu', { cpu_percent: 0.2, gpu_memory_mb: 20000, memory_mb: 10 }),
+    s('d-busy', { cpu_percent: 180, memory_mb: 5 }),
+    s('e-jitter', { cpu_percent: 180.3, memory_mb: 50 }),
+  ]).map((x) => x.name);
+  assert.deepEqual(sorted, ['e-jitter', 'd-busy', 'c-gpu', 'b-unknown', 'a-idle']);
+  const view = viewForTab([h100Host(NOW, { sessions: [s('aaa', { cpu_percent: 1 }), s('zzz', { cpu_percent: 50 })] })], 'active');
+  assert.deepEqual(view[0]!.sessions.map((x) => x.name), ['zzz', 'aaa']);
 });

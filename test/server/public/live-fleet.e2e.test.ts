@@ -22,7 +22,7 @@ import {
 
 const XSS = '<img src=x onerror=alert(1)>';
 const HOST = 'local-1';
-const sid = (name: string) => `${HOST}:${process.env.USER ?? process.env.LOGNAME ?? 'root'}:${name}`;
+const sid = (name: string) => `${HOST}:${name}`;
 
 const fleetConfig = {
   polling_interval_seconds: 1,

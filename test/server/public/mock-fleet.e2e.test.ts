@@ -15,16 +15,16 @@ import { SKIP_BROWSER, horizontalOverflow, launchChromium, screenshot, startTest
 const NOW = Date.now();
 const XSS_PROC = '<script>window.__pwned=1</script><img src=x onerror=alert(2)>';
 
-const hotGpu: Gpu = { ...H100, index: 1, uuid: 'GPU-1', power_draw_w: 95.5, memory_used_mb: 4, memory_percent: 0, utilization_percent: 0, temperature_c: 85, processes: [] };
+const hotGpu: Gpu = { ...H100, index: 1, uuid: 'GPU-1', power_draw_watts: 95.5, memory_used_mb: 4, memory_percent: 0, utilization_percent: 0, temperature_c: 85, processes: [] };
 const burningGpu: Gpu = {
   ...H100,
   index: 2,
   uuid: 'GPU-2',
-  power_draw_w: 699,
+  power_draw_watts: 699,
   memory_used_mb: 80012,
   memory_percent: 98.1,
   temperature_c: 93,
-  processes: [{ pid: 777, process_name: XSS_PROC, used_memory_mb: 80000, session_id: null }],
+  processes: [{ pid: 777, name: XSS_PROC, memory_mb: 80000, session_id: null }],
 };
 
 function fleet(): Host[] {
@@ -45,7 +45,7 @@ const ALERTS: Alert[] = [
     type: 'legacy_session',
     severity: 'info',
     gpu_index: null,
-    session: 'gpu-h100:root:idle-shell',
+    session: 'gpu-h100:idle-shell',
     message: "session 'idle-shell' on gpu-h100 detached for 48 h",
   }),
 ];
@@ -226,12 +226,38 @@ describe('dashboard with a mocked GPU fleet', { skip: SKIP_BROWSER }, () => {
     assert.match(await h100.innerText(), /25\.7|26%/);
     assert.match(await h100.innerText(), /26\.4 \/ 126 GiB/);
     assert.match(await h100.innerText(), /1\.92 0\.46 0\.15/);
-    const train = h100.locator('li.session[data-session-id="gpu-h100:root:train-llama"]');
+    const train = h100.locator('li.session[data-session-id="gpu-h100:train-llama"]');
     assert.match(await train.innerText(), /win\s*2/);
     assert.match(await train.innerText(), /age\s*3h/);
     assert.match(await train.innerText(), /rss\s*5\.1 GiB/);
     assert.match(await train.innerText(), /gpu\s*24\.2 GiB/);
     assert.match(await train.innerText(), /detached 3h/);
+  });
+
+  test('sessions are listed by use (CPU, then GPU memory, then memory), not by name', async () => {
+    // (The page is on the hosts tab since the test above.)
+    const ids = await page.locator('article[data-host="gpu-h100"] li.session').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.sessionId));
+    // train-llama 198.4 %, eval run #2 99.1 %, then jupyter and idle-shell at 0 % and 4.2 MiB each (name order).
+    assert.deepEqual(ids, ['gpu-h100:train-llama', 'gpu-h100:eval run #2', 'gpu-h100:idle-shell', 'gpu-h100:jupyter']);
+  });
+
+  test('two hosts on a wide screen fill its width, each card with its sessions beside its figures', async () => {
+    await page.setViewportSize({ width: 1920, height: 1000 });
+    await page.locator('article[data-host="gpu-h100"]').waitFor();
+    const box = await page.evaluate(() => {
+      const grid = document.querySelector('article.host-card')!.parentElement!.getBoundingClientRect();
+      const cards = [...document.querySelectorAll('article.host-card')].map((c) => c.getBoundingClientRect());
+      const card = document.querySelector('article[data-host="gpu-h100"]')!;
+      const figures = card.querySelector('.card-body > .metrics')!.getBoundingClientRect();
+      const sessions = card.querySelector('.card-body > .sessions')!.getBoundingClientRect();
+      return { grid: grid.width, cards: cards.map((c) => c.width), beside: sessions.left >= figures.right, sameTop: Math.abs(sessions.top - figures.top) < 40 };
+    });
+    assert.equal(box.cards.length, 2);
+    const used = box.cards.reduce((a, b) => a + b, 0);
+    assert.ok(used > box.grid * 0.95, `the cards use ${Math.round(used)} of ${Math.round(box.grid)} px`);
+    assert.ok(box.beside && box.sameTop, 'sessions sit beside the figures in a wide card');
+    await screenshot(page, 'two-hosts-wide', false);
+    await page.setViewportSize({ width: 1280, height: 900 });
   });
 
   test('the alert banner lists open alerts, most severe first, and collapses', async () => {
@@ -253,7 +279,7 @@ describe('dashboard with a mocked GPU fleet', { skip: SKIP_BROWSER }, () => {
   });
 
   test('alert events arrive live; a new critical one raises a browser notification', async () => {
-    const fresh = alert('crit-new', NOW, { severity: 'critical', type: 'host_offline', host: 'gpu-b', gpu_index: null, message: 'gpu-b is offline: connect ETIMEDOUT (12 failed polls)', created_at: new Date().toISOString() });
+    const fresh = alert('crit-new', NOW, { severity: 'critical', type: 'host_offline', host: 'gpu-b', gpu_index: null, message: 'gpu-b is offline: connect ETIMEDOUT (12 failed polls)', created: new Date().toISOString() });
     send({ event: 'alert_new', data: fresh });
     await page.locator('li.alert[data-alert-id="crit-new"]').waitFor();
     // The notification may be raised just after the banner is drawn: wait for it rather than race it.
@@ -280,6 +306,18 @@ describe('dashboard with a mocked GPU fleet', { skip: SKIP_BROWSER }, () => {
     const charts = await page.locator('#history .chart').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.chart));
     assert.deepEqual(charts, ['cpu', 'mem', 'gpu-temp', 'gpu-power', 'net']);
     await page.waitForFunction(() => document.querySelectorAll('#history canvas[aria-label*="points"]').length === 5);
+    // Each chart's axes say their units (drawn in the canvas's top band, and told to screen readers).
+    const labels = await page.locator('#history .chart canvas').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? ''));
+    for (const [label, unit] of labels.map((l, i) => [l, ['%', '%', '°C', 'W', 'B/s'][i]!])) {
+      assert.match(label!, new RegExp(`values in ${unit}, time in local time`), label);
+    }
+    const topBandInk = await page.locator('#history .chart[data-chart="cpu"] canvas').evaluate((c: HTMLCanvasElement) => {
+      const d = c.getContext('2d')!.getImageData(0, 0, Math.min(40, c.width), Math.round(c.height * 0.08)).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i]! > 0) n += 1;
+      return n;
+    });
+    assert.ok(topBandInk > 10, `the unit is drawn above the value axis (${topBandInk} px)`);
     // The CPU line is drawn in its colour (#3fb950).
     const green = await page.locator('#history .chart[data-chart="cpu"] canvas').evaluate((c: HTMLCanvasElement) => {
       const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;

@@ -94,6 +94,20 @@ test('hosts and sessions show the real tmux sessions with exact names', async ()
   assert.equal((await app.inject({ url: '/api/sessions?status=bogus', headers: auth })).statusCode, 400);
 });
 
+test("a session answers to the specification's id (host:session_name) and to fleetmon's (host:user:name), saying which", async () => {
+  const listed = (await app.inject({ url: '/api/sessions', headers: auth })).json<Session[]>().find((s) => s.name === `a'b"c`)!;
+  assert.equal(listed.id, `local:a'b"c`);
+  assert.equal(listed.fleetmon_id, `local:${listed.user}:a'b"c`);
+  const bySpec = await app.inject({ url: `/api/sessions/${encodeURIComponent(listed.id)}`, headers: auth });
+  const byFleetmon = await app.inject({ url: `/api/sessions/${encodeURIComponent(listed.fleetmon_id)}`, headers: auth });
+  assert.equal(bySpec.statusCode, 200);
+  assert.equal(byFleetmon.statusCode, 200);
+  assert.equal(bySpec.headers['fleetmon-matched-id'], 'id');
+  assert.equal(byFleetmon.headers['fleetmon-matched-id'], 'fleetmon_id');
+  assert.deepEqual(bySpec.json(), byFleetmon.json());
+  assert.equal((await app.inject({ url: `/api/sessions/${encodeURIComponent(`local:nobody:a'b"c`)}`, headers: auth })).statusCode, 404, 'another account is not this one');
+});
+
 test('config has no secrets', async () => {
   const body = (await app.inject({ url: '/api/config', headers: auth })).body;
   assert.ok(!body.includes(TOKEN));
@@ -256,7 +270,7 @@ test('WebSocket: refuses anonymous clients, sends hosts_update after each cycle'
   ws.terminate();
   const update = events.slice(before).find((e) => e.event === 'hosts_update');
   assert.ok(update, JSON.stringify(events.map((e) => e.event)));
-  assert.equal(update.data[0]?.name, 'local');
+  assert.equal(update.data[0]?.hostname, 'local');
 });
 
 test('WebSocket: the alert events a cycle raised reach clients after that cycle\'s (deferred) update', async () => {

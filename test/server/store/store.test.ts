@@ -15,11 +15,11 @@ import { tempDir } from '../../helpers/common.js';
 
 function host(name: string, cpu: number): Host {
   return {
-    name, address: 'x', status: 'online', has_gpu: false, last_poll_at: null, last_success_at: null, last_error: null,
-    consecutive_failures: 0, poll_ms: 1, problems: [],
-    metrics: { cpu_percent: cpu, cpu_per_core: [], cpu_count: 1, memory_total_mb: 100, memory_used_mb: 50, memory_available_mb: 50,
-      memory_percent: 50, swap_total_mb: 0, swap_used_mb: 0, load_1: 1, load_5: 1, load_15: 1, uptime_seconds: 1, disks: [], network: [] },
-    gpu: { available: false, reason: null, gpus: [] }, sessions: [],
+    hostname: name, address: 'x', last_seen: null, status: 'online',
+    cpu_percent: cpu, memory_percent: 50, memory_used_mb: 50, memory_total_mb: 100, load_avg: [1, 1, 1],
+    cpu_per_core: [], cpu_count: 1, memory_available_mb: 50, swap_total_mb: 0, swap_used_mb: 0, uptime_seconds: 1, disks: [], network: [],
+    gpus: [], sessions: [], has_gpu: false, pending: false, last_poll_at: null, last_error: null,
+    consecutive_failures: 0, poll_ms: 1, problems: [], gpu_available: false, gpu_error: null,
   };
 }
 
@@ -98,11 +98,11 @@ test('host snapshots are saved when a cycle asks for it or at shutdown, and come
     const samples = new SampleRepository(db);
     samples.writeCycle(1000, [host('a', 10)], { states: true });
     samples.writeCycle(2000, [host('a', 20)], { states: false });
-    assert.equal(samples.lastStates().get('a')?.metrics?.cpu_percent, 10, 'a cycle without states keeps the saved one');
+    assert.equal(samples.lastStates().get('a')?.cpu_percent, 10, 'a cycle without states keeps the saved one');
     const rows = db.prepare('SELECT COUNT(*) AS n FROM host_samples').get() as { n: number };
     assert.equal(rows.n, 2, 'samples are written every cycle all the same');
     samples.saveStates(3000, [host('a', 30)]);
-    assert.equal(samples.lastStates().get('a')?.metrics?.cpu_percent, 30);
+    assert.equal(samples.lastStates().get('a')?.cpu_percent, 30);
     closeDatabase(db);
 
     // A monitor saves every host's snapshot when it stops, and a new one starts from them.
@@ -119,7 +119,9 @@ test('host snapshots are saved when a cycle asks for it or at shutdown, and come
     const warnings: string[] = [];
     const captured = pino({ level: 'warn' }, { write: (line: string) => void warnings.push((JSON.parse(line) as { msg: string }).msg) });
     const restarted = new Monitor({ config, db: second.db, log: captured });
-    assert.deepEqual(restarted.hosts()[0]!.metrics, polled.metrics, 'the last polled metrics show before the first poll');
+    const { memory_total_mb, memory_used_mb, load_avg, disks } = restarted.hosts()[0]!;
+    assert.deepEqual({ memory_total_mb, memory_used_mb, load_avg, disks }, { memory_total_mb: polled.memory_total_mb, memory_used_mb: polled.memory_used_mb, load_avg: polled.load_avg, disks: polled.disks }, 'the last polled metrics show before the first poll');
+    assert.equal(restarted.hosts()[0]!.pending, true);
     await restarted.poller.runCycle();
     // A store that is gone by shutdown costs the snapshots, not the shutdown: stop() logs and resolves.
     closeDatabase(second.db);

@@ -260,7 +260,7 @@ function setHosts(hosts, summary) {
   const now = Date.now();
   for (const [key, until] of state.killed) if (until < now) state.killed.delete(key);
   state.hosts = hosts.map((host) =>
-    state.killed.size === 0 ? host : { ...host, sessions: host.sessions.filter((s) => !state.killed.has(`${s.id}@${s.created_epoch}`)) },
+    state.killed.size === 0 ? host : { ...host, sessions: host.sessions.filter((s) => !state.killed.has(`${s.fleetmon_id}@${s.created_epoch}`)) },
   );
   state.summary = summary ?? state.summary;
   state.lastUpdate = summary?.last_cycle_at ? new Date(summary.last_cycle_at) : new Date();
@@ -313,31 +313,31 @@ function notifyCritical(alerts) {
 // ---------------------------------------------------------------- actions
 
 function onKill(session, step) {
-  const cur = state.killState.get(session.id);
-  if (step === 'cancel') state.killState.delete(session.id);
-  else if (step === 'start') state.killState.set(session.id, { step: 'confirm' });
+  const cur = state.killState.get(session.fleetmon_id);
+  if (step === 'cancel') state.killState.delete(session.fleetmon_id);
+  else if (step === 'start') state.killState.set(session.fleetmon_id, { step: 'confirm' });
   else if (step === 'confirm') {
     // Legacy sessions: one confirmation. Active ones (someone may be using them): a second one.
-    if (cur?.step === 'confirm' && session.status === 'active') state.killState.set(session.id, { step: 'confirm2' });
+    if (cur?.step === 'confirm' && session.status === 'active') state.killState.set(session.fleetmon_id, { step: 'confirm2' });
     else void doKill(session);
   }
   render();
 }
 
 async function doKill(session) {
-  state.killState.set(session.id, { step: 'working' });
+  state.killState.set(session.fleetmon_id, { step: 'working' });
   render();
   try {
-    const result = await api.kill(session.id, session.created_epoch);
-    state.killState.delete(session.id);
-    state.killed.set(`${session.id}@${session.created_epoch}`, Date.now() + Math.max(10_000, 3 * pollMs()));
+    const result = await api.kill(session.fleetmon_id, session.created_epoch);
+    state.killState.delete(session.fleetmon_id);
+    state.killed.set(`${session.fleetmon_id}@${session.created_epoch}`, Date.now() + Math.max(10_000, 3 * pollMs()));
     if (state.hosts) setHosts(state.hosts, state.summary);
-    log(`killed session ${session.id}: ${result?.detail ?? ''}`);
+    log(`killed session ${session.fleetmon_id}: ${result?.detail ?? ''}`);
     toast(`Killed session '${session.name}' on ${session.host}.`, 'ok');
   } catch (err) {
-    state.killState.delete(session.id);
+    state.killState.delete(session.fleetmon_id);
     if (!needsSignIn(err, 'kill sessions', () => doKill(session))) {
-      state.killState.set(session.id, { step: 'error', message: `Not killed: ${err.message}` });
+      state.killState.set(session.fleetmon_id, { step: 'error', message: `Not killed: ${err.message}` });
       log(`kill of ${session.id} failed: ${err.status} ${err.message}`);
       toast(`Session '${session.name}' was not killed: ${err.message}`, 'crit');
     }
@@ -412,10 +412,10 @@ function toast(text, level = 'info') {
 // ---------------------------------------------------------------- history panel
 
 const CHARTS = [
-  { id: 'cpu', title: 'CPU', series: [{ metric: 'cpu_percent', label: 'cpu %', color: '#3fb950' }], yMin: 0, yMax: 100, format: (v) => formatPercent(v, 1) },
-  { id: 'mem', title: 'Memory', series: [{ metric: 'memory_percent', label: 'used %', color: '#388bfd' }], yMin: 0, yMax: 100, format: (v) => formatPercent(v, 1) },
-  { id: 'gpu-temp', title: 'GPU temperature (hottest)', gpu: true, series: [{ metric: 'gpu_temp_max', label: '°C', color: '#d29922' }], yMin: 0, format: formatTemp },
-  { id: 'gpu-power', title: 'GPU power (total)', gpu: true, series: [{ metric: 'gpu_power_w', label: 'W', color: '#db6d28' }], yMin: 0, format: formatWatts },
+  { id: 'cpu', title: 'CPU', series: [{ metric: 'cpu_percent', label: 'cpu %', color: '#3fb950' }], unit: '%', yMin: 0, yMax: 100, format: (v) => formatPercent(v, 1) },
+  { id: 'mem', title: 'Memory', series: [{ metric: 'memory_percent', label: 'used %', color: '#388bfd' }], unit: '%', yMin: 0, yMax: 100, format: (v) => formatPercent(v, 1) },
+  { id: 'gpu-temp', title: 'GPU temperature (hottest)', gpu: true, series: [{ metric: 'gpu_temp_max', label: '°C', color: '#d29922' }], unit: '°C', yMin: 0, format: formatTemp },
+  { id: 'gpu-power', title: 'GPU power (total)', gpu: true, series: [{ metric: 'gpu_power_w', label: 'W', color: '#db6d28' }], unit: 'W', yMin: 0, format: formatWatts },
   {
     id: 'net',
     title: 'Network',
@@ -423,6 +423,7 @@ const CHARTS = [
       { metric: 'net_rx_bps', label: 'rx', color: '#388bfd' },
       { metric: 'net_tx_bps', label: 'tx', color: '#a371f7' },
     ],
+    unit: 'B/s',
     yMin: 0,
     format: formatRate,
   },
@@ -435,10 +436,10 @@ function openHistory(name, { push = true } = {}) {
   $('history-title').textContent = name;
   $('history').hidden = false;
   document.body.classList.add('modal-open');
-  const host = state.hosts?.find((x) => x.name === name);
+  const host = state.hosts?.find((x) => x.hostname === name);
   // Opened from a link before the first data: show every chart, and rebuild once the host is known.
   hs.provisional = !host;
-  const hasGpu = host ? host.has_gpu || host.gpu.gpus.length > 0 : true;
+  const hasGpu = host ? host.has_gpu || host.gpus.length > 0 : true;
   for (const c of hs.charts) c.chart.destroy();
   const box = $('history-charts');
   box.replaceChildren();
@@ -451,7 +452,7 @@ function openHistory(name, { push = true } = {}) {
       return h('span', { class: 'legend' }, sw, s.label);
     });
     box.append(h('section', { class: 'chart', dataset: { chart: def.id } }, h('h3', {}, def.title, ...legend), body, err));
-    return { def, err, chart: new LineChart(body, { series: def.series, yMin: def.yMin, yMax: def.yMax, format: def.format }) };
+    return { def, err, chart: new LineChart(body, { series: def.series, unit: def.unit, yMin: def.yMin, yMax: def.yMax, format: def.format }) };
   });
   renderHistoryDetails();
   setRange(hs.range);
@@ -461,7 +462,7 @@ function openHistory(name, { push = true } = {}) {
 
 function refreshProvisionalHistory() {
   const hs = state.history;
-  if (hs.host && hs.provisional && state.hosts?.some((x) => x.name === hs.host)) openHistory(hs.host, { push: false });
+  if (hs.host && hs.provisional && state.hosts?.some((x) => x.hostname === hs.host)) openHistory(hs.host, { push: false });
 }
 
 function setRange(range) {
@@ -496,7 +497,7 @@ async function loadHistory() {
 }
 
 function renderHistoryDetails() {
-  const host = state.hosts?.find((x) => x.name === state.history.host);
+  const host = state.hosts?.find((x) => x.hostname === state.history.host);
   $('history-details').replaceChildren(host ? hostDetails(host) : h('p', { class: 'muted', text: state.hosts ? 'This host is not in the fleet.' : 'Loading…' }));
 }
 

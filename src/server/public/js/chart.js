@@ -6,7 +6,9 @@
 /* global ResizeObserver, getComputedStyle */
 import { formatCompact, formatDateTime, formatTick, niceTicks, timeTicks } from './format.js';
 
-const PAD = { top: 10, right: 12, bottom: 22, left: 46 };
+// The top band holds the axes' units: the value axis's above its ticks, the time axis's at the right.
+const PAD = { top: 20, right: 12, bottom: 22, left: 46 };
+export const TIME_AXIS_UNIT = 'local time';
 
 export class LineChart {
   /**
@@ -14,6 +16,7 @@ export class LineChart {
    * @param {object} opts
    * @param {{label: string, color: string}[]} opts.series
    * @param {(v: number) => string} [opts.format]   value formatting for the read-out
+   * @param {string} [opts.unit]   the value axis's unit (%, °C, W, B/s), drawn above its ticks
    * @param {number} [opts.yMin] @param {number} [opts.yMax]   fixed bounds (e.g. 0..100 for percentages)
    * @param {number} [opts.height]
    */
@@ -42,7 +45,7 @@ export class LineChart {
   setData(data) {
     this.data = data;
     const names = this.opts.series.map((s, i) => `${s.label} (${data.series[i]?.xs.length ?? 0} points)`).join(', ');
-    this.canvas.setAttribute('aria-label', names);
+    this.canvas.setAttribute('aria-label', `${names}; values in ${this.opts.unit ?? 'units'}, time in ${TIME_AXIS_UNIT}`);
     this.draw();
   }
 
@@ -119,8 +122,12 @@ export class LineChart {
       ctx.stroke();
       ctx.fillText(formatCompact(v), PAD.left - 6, py);
     }
-    ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
+    ctx.textAlign = 'left';
+    if (this.opts.unit) ctx.fillText(this.opts.unit, 4, 3);
+    ctx.textAlign = 'right';
+    ctx.fillText(TIME_AXIS_UNIT, width - PAD.right, 3);
+    ctx.textAlign = 'center';
     const tickCount = Math.max(3, Math.floor(plotW / 80));
     for (const t of timeTicks(from, to, tickCount)) {
       const px = Math.round(x(t)) + 0.5;

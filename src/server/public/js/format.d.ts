@@ -8,7 +8,8 @@ export type AlertEventMessage = { event: string; data?: Partial<Alert> & { id: s
 export const DASH: string;
 export const TABS: readonly Tab[];
 export const DEFAULT_TAB: Tab;
-export const HOST_STATUS_LEVEL: Record<Host['status'], Level>;
+export const HOST_STATUS_LEVEL: Record<Host['status'] | 'pending', Level>;
+export function displayStatus(host: Pick<Host, 'status' | 'pending'>): Host['status'] | 'pending';
 
 export function formatAge(seconds: number | null | undefined): string;
 export function secondsSince(iso: string | null | undefined, nowMs: number): number | null;
@@ -28,17 +29,18 @@ export function tempLevel(celsius: number | null | undefined, alerts?: { gpu_tem
 export function usageLevel(percent: number | null | undefined, warnAt?: number): Level;
 export function hostLevel(status: string): Level;
 export function severityIcon(severity: string): string;
-export function sortAlerts<A extends Pick<Alert, 'id' | 'acknowledged' | 'severity' | 'created_at'>>(alerts: A[]): A[];
+export function sortAlerts<A extends Pick<Alert, 'id' | 'acknowledged' | 'severity' | 'created'>>(alerts: A[]): A[];
 export function applyAlertEvent<A extends { id: string }>(alerts: A[], message: AlertEventMessage | null | undefined): A[];
 export function badgeLevel(alerts: Array<Pick<Alert, 'acknowledged' | 'severity'>>): Level | 'info';
 export function sessionNameFromId(id: string): string;
 export function attachState(
-  session: Pick<Session, 'attached' | 'attached_clients' | 'created_at' | 'last_attached_at' | 'detached_hours'>,
+  session: Pick<Session, 'attached' | 'attached_clients' | 'created' | 'last_attached_at' | 'detached_hours'>,
   nowMs: number,
 ): string;
 export function parseTab(search: string): Tab;
 export function searchWith(search: string, changes: Record<string, string | null | undefined>): string;
 export function viewForTab(hosts: Host[], tab: Tab): Array<{ host: Host; sessions: Session[] }>;
+export function sortSessionsByUse<S extends Pick<Session, 'name' | 'cpu_percent' | 'gpu_memory_mb' | 'memory_mb'>>(sessions: S[]): S[];
 export function tabCounts(hosts: Host[]): Record<Tab, number>;
 export function gpuProcessRows(
   gpu: Pick<Gpu, 'processes'>,

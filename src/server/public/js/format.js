@@ -128,6 +128,11 @@ export function usageLevel(percent, warnAt = 80) {
 
 export const HOST_STATUS_LEVEL = { online: 'ok', degraded: 'warn', offline: 'crit', pending: 'unknown' };
 
+/** The state a card shows: the specification's status, or `pending` before the first poll of this run. */
+export function displayStatus(host) {
+  return host.pending ? 'pending' : host.status;
+}
+
 export function hostLevel(status) {
   return HOST_STATUS_LEVEL[status] ?? 'unknown';
 }
@@ -145,7 +150,7 @@ export function sortAlerts(alerts) {
     (a, b) =>
       Number(a.acknowledged) - Number(b.acknowledged) ||
       (SEVERITY_RANK[b.severity] ?? 0) - (SEVERITY_RANK[a.severity] ?? 0) ||
-      Date.parse(b.created_at) - Date.parse(a.created_at) ||
+      Date.parse(b.created) - Date.parse(a.created) ||
       String(a.id).localeCompare(String(b.id)),
   );
 }
@@ -184,7 +189,7 @@ export function sessionNameFromId(id) {
  */
 export function attachState(session, nowMs) {
   if (session.attached) return session.attached_clients > 1 ? `attached ×${session.attached_clients}` : 'attached';
-  const created = Date.parse(session.created_at);
+  const created = Date.parse(session.created);
   const attachedAt = session.last_attached_at ? Date.parse(session.last_attached_at) : NaN;
   const since = Math.max(Number.isFinite(created) ? created : -Infinity, Number.isFinite(attachedAt) ? attachedAt : -Infinity);
   if (Number.isFinite(since) && isNum(nowMs)) return `detached ${formatAge((nowMs - since) / 1000)}`;
@@ -213,10 +218,22 @@ export function searchWith(search, changes) {
  * for `hosts`, every host with all its sessions.
  */
 export function viewForTab(hosts, tab) {
-  if (tab === 'hosts') return hosts.map((host) => ({ host, sessions: host.sessions }));
+  if (tab === 'hosts') return hosts.map((host) => ({ host, sessions: sortSessionsByUse(host.sessions) }));
   return hosts
-    .map((host) => ({ host, sessions: host.sessions.filter((s) => s.status === tab) }))
+    .map((host) => ({ host, sessions: sortSessionsByUse(host.sessions.filter((s) => s.status === tab)) }))
     .filter((v) => v.sessions.length > 0);
+}
+
+/**
+ * The sessions using most first: CPU (whole percent, so that a tenth of jitter does not reorder the list every
+ * poll), then GPU memory, then resident memory; an unknown figure counts as nothing; the name breaks ties.
+ */
+export function sortSessionsByUse(sessions) {
+  const cpu = (s) => (isNum(s.cpu_percent) ? Math.round(s.cpu_percent) : 0);
+  const num = (v) => (isNum(v) ? v : 0);
+  return [...sessions].sort(
+    (a, b) => cpu(b) - cpu(a) || num(b.gpu_memory_mb) - num(a.gpu_memory_mb) || num(b.memory_mb) - num(a.memory_mb) || String(a.name).localeCompare(String(b.name)),
+  );
 }
 
 export function tabCounts(hosts) {
@@ -232,11 +249,11 @@ export function tabCounts(hosts) {
 export function gpuProcessRows(gpu, sessions) {
   const byId = new Map(sessions.map((s) => [s.id, s.name]));
   return [...gpu.processes]
-    .sort((a, b) => (b.used_memory_mb ?? 0) - (a.used_memory_mb ?? 0) || a.pid - b.pid)
+    .sort((a, b) => (b.memory_mb ?? 0) - (a.memory_mb ?? 0) || a.pid - b.pid)
     .map((p) => ({
       pid: p.pid,
-      name: p.process_name,
-      memory: formatMiB(p.used_memory_mb),
+      name: p.name,
+      memory: formatMiB(p.memory_mb),
       session: p.session_id ? byId.get(p.session_id) ?? sessionNameFromId(p.session_id) : null,
     }));
 }

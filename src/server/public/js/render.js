@@ -4,8 +4,10 @@
  * `<img src=x onerror=alert(1)>` shows as those characters.
  */
 import {
+  DASH,
   ageOf,
   attachState,
+  displayStatus,
   formatAge,
   formatBytes,
   formatClock,
@@ -65,13 +67,14 @@ export function bar({ label, percent, level, figure, cls = '' }) {
 }
 
 function statusText(host, now) {
+  if (host.pending) return 'waiting for the first poll';
   switch (host.status) {
     case 'online':
       return `online · polled ${formatAge(secondsSince(host.last_poll_at, now))} ago`;
     case 'degraded':
       return `degraded · ${host.problems.join(', ') || 'partial data'}`;
     case 'offline':
-      return host.last_success_at ? `offline · last seen ${formatAge(secondsSince(host.last_success_at, now))} ago` : 'offline · never reached';
+      return host.last_seen ? `offline · last seen ${formatAge(secondsSince(host.last_seen, now))} ago` : 'offline · never reached';
     default:
       return 'waiting for the first poll';
   }
@@ -79,25 +82,26 @@ function statusText(host, now) {
 
 export function hostCard(view, ctx) {
   const { host, sessions } = view;
-  const m = host.metrics;
+  const m = host;
   const a = ctx.thresholds;
+  const status = displayStatus(host);
   const header = h(
     'header',
     { class: 'card-head' },
-    h('span', { class: `status-dot ${lvl(hostLevel(host.status))}`, title: host.status, attrs: { 'aria-hidden': 'true' } }),
+    h('span', { class: `status-dot ${lvl(hostLevel(status))}`, title: status, attrs: { 'aria-hidden': 'true' } }),
     h('button', {
       class: 'host-name',
       type: 'button',
-      text: host.name,
-      title: `History of ${host.name}`,
-      dataset: { key: `host:${host.name}` },
-      on: { click: () => ctx.actions.openHost(host.name) },
+      text: host.hostname,
+      title: `History of ${host.hostname}`,
+      dataset: { key: `host:${host.hostname}` },
+      on: { click: () => ctx.actions.openHost(host.hostname) },
     }),
     h('span', { class: 'host-status', text: statusText(host, ctx.now) }),
   );
   const body = [];
-  if (host.last_error && host.status !== 'online') body.push(h('p', { class: `host-error ${lvl(host.status === 'offline' ? 'crit' : 'warn')}`, text: host.last_error }));
-  if (m) {
+  if (host.last_error && status !== 'online') body.push(h('p', { class: `host-error ${lvl(status === 'offline' ? 'crit' : 'warn')}`, text: host.last_error }));
+  if (m.memory_total_mb !== null) {
     body.push(
       h(
         'div',
@@ -106,7 +110,7 @@ export function hostCard(view, ctx) {
           label: 'CPU',
           percent: m.cpu_percent,
           level: usageLevel(m.cpu_percent, a.host_cpu_warning),
-          figure: `${formatPercent(m.cpu_percent)} · ${m.cpu_count} cores`,
+          figure: `${formatPercent(m.cpu_percent)} · ${m.cpu_count ?? DASH} cores`,
         }),
         bar({
           label: 'MEM',
@@ -114,25 +118,25 @@ export function hostCard(view, ctx) {
           level: usageLevel(m.memory_percent, a.host_memory_warning),
           figure: formatMiBPair(m.memory_used_mb, m.memory_total_mb),
         }),
-        h('div', { class: 'metric metric-text' }, h('span', { class: 'metric-label', text: 'LOAD' }), h('span', { class: 'metric-figure', text: formatLoad(m.load_1, m.load_5, m.load_15) })),
+        h('div', { class: 'metric metric-text' }, h('span', { class: 'metric-label', text: 'LOAD' }), h('span', { class: 'metric-figure', text: formatLoad(...(m.load_avg ?? [null, null, null])) })),
       ),
     );
-  } else if (host.status !== 'offline') {
+  } else if (status !== 'offline') {
     body.push(h('p', { class: 'muted', text: 'no metrics yet' }));
   }
-  if (host.gpu.gpus.length > 0) {
-    body.push(h('div', { class: 'gpus' }, host.gpu.gpus.map((g) => gpuPanel(g, host, ctx))));
-  } else if (host.has_gpu && host.gpu.reason) {
-    body.push(h('p', { class: 'muted', text: `GPU: ${host.gpu.reason}` }));
+  if (host.gpus.length > 0) {
+    body.push(h('div', { class: 'gpus' }, host.gpus.map((g) => gpuPanel(g, host, ctx))));
+  } else if (host.has_gpu && host.gpu_error) {
+    body.push(h('p', { class: 'muted', text: `GPU: ${host.gpu_error}` }));
   }
   body.push(sessionList(host, sessions, ctx));
-  return h('article', { class: `host-card status-${host.status}`, dataset: { host: host.name, status: host.status } }, header, ...body);
+  return h('article', { class: `host-card status-${status}`, dataset: { host: host.hostname, status } }, header, h('div', { class: 'card-body' }, ...body));
 }
 
 export function gpuPanel(gpu, host, ctx) {
   const a = ctx.thresholds;
   const memPct = gpu.memory_percent ?? percentOf(gpu.memory_used_mb, gpu.memory_total_mb);
-  const powerPct = percentOf(gpu.power_draw_w, gpu.power_limit_w);
+  const powerPct = percentOf(gpu.power_draw_watts, gpu.power_limit_watts);
   const rows = gpuProcessRows(gpu, host.sessions);
   return h(
     'section',
@@ -141,7 +145,7 @@ export function gpuPanel(gpu, host, ctx) {
     h(
       'div',
       { class: 'metrics' },
-      bar({ label: 'PWR', percent: powerPct, level: 'info', figure: formatPowerPair(gpu.power_draw_w, gpu.power_limit_w), cls: 'gpu-power' }),
+      bar({ label: 'PWR', percent: powerPct, level: 'info', figure: formatPowerPair(gpu.power_draw_watts, gpu.power_limit_watts), cls: 'gpu-power' }),
       bar({ label: 'VRAM', percent: memPct, level: usageLevel(memPct, a.gpu_memory_warning), figure: formatMiBPair(gpu.memory_used_mb, gpu.memory_total_mb), cls: 'gpu-vram' }),
       bar({ label: 'UTIL', percent: gpu.utilization_percent, level: 'info', figure: formatPercent(gpu.utilization_percent), cls: 'gpu-util' }),
       h(
@@ -204,9 +208,9 @@ export function sessionRow(s, ctx) {
       'div',
       { class: 'session-stats' },
       stat('win', String(s.window_count)),
-      stat('age', ageOf(s.created_at, ctx.now), formatDateTime(s.created_at)),
+      stat('age', ageOf(s.created, ctx.now), formatDateTime(s.created)),
       stat('cpu', formatPercent(s.cpu_percent, 1)),
-      stat('rss', formatMiB(s.memory_rss_mb)),
+      stat('rss', formatMiB(s.memory_mb)),
       stat('gpu', gpuText),
     ),
     h(
@@ -231,8 +235,8 @@ function stat(label, value, title) {
 }
 
 function killControl(s, ctx) {
-  const st = ctx.killState.get(s.id);
-  const key = (k) => `kill:${k}:${s.id}`;
+  const st = ctx.killState.get(s.fleetmon_id);
+  const key = (k) => `kill:${k}:${s.fleetmon_id}`;
   const cancel = h('button', { class: 'btn btn-small', type: 'button', text: 'cancel', dataset: { key: key('cancel') }, on: { click: () => ctx.actions.kill(s, 'cancel') } });
   if (!st) {
     return h('button', {
@@ -294,15 +298,15 @@ export function alertItem(alert, ctx) {
     h('span', { class: 'alert-icon', text: severityIcon(alert.severity), title: alert.severity, attrs: { 'aria-label': alert.severity } }),
     h('span', { class: 'alert-who', text: who }),
     h('span', { class: 'alert-msg', text: alert.message }),
-    h('span', { class: 'alert-age muted', text: ageOf(alert.created_at, ctx.now), title: `since ${formatDateTime(alert.created_at)}` }),
+    h('span', { class: 'alert-age muted', text: ageOf(alert.created, ctx.now), title: `since ${formatDateTime(alert.created)}` }),
     h('span', { class: 'alert-action' }, action, st?.step === 'error' ? h('span', { class: 'lvl-crit ack-error', text: ` ${st.message}` }) : null),
   );
 }
 
 /** Disks and interfaces for the history panel (the cards leave them out to stay glanceable). */
 export function hostDetails(host) {
-  const m = host.metrics;
-  if (!m) return h('p', { class: 'muted', text: 'no metrics yet' });
+  const m = host;
+  if (m.memory_total_mb === null) return h('p', { class: 'muted', text: 'no metrics yet' });
   const disks = m.disks.map((d) =>
     bar({ label: d.mount, percent: d.percent, level: usageLevel(d.percent, 85), figure: `${formatBytes(d.used_bytes)} / ${formatBytes(d.total_bytes)}` }),
   );
@@ -312,7 +316,7 @@ export function hostDetails(host) {
   return h(
     'div',
     { class: 'details' },
-    h('p', { class: 'muted', text: `${host.address} · up ${formatAge(m.uptime_seconds)} · ${m.cpu_count} cores · last poll ${host.last_poll_at ? formatClock(host.last_poll_at) : '—'}` }),
+    h('p', { class: 'muted', text: `${host.address} · up ${formatAge(m.uptime_seconds)} · ${m.cpu_count ?? DASH} cores · last poll ${host.last_poll_at ? formatClock(host.last_poll_at) : '—'}` }),
     h('div', { class: 'metrics' }, disks, nets),
   );
 }
