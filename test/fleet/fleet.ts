@@ -118,6 +118,8 @@ export interface FakeHost {
    * the host's own (what the probe and the fake nvidia-smi see).
    */
   runAs(user: FleetUser, argv: string[], opts?: { timeoutMs?: number; env?: Record<string, string> }): Promise<RunResult>;
+  /** privateTmp fleets only: run argv as root inside this host's namespaces (a root helper, `kill` of a host pid). */
+  runAsRoot(argv: string[], opts?: { timeoutMs?: number; input?: string }): Promise<RunResult>;
   /** privateTmp fleets only: the real tmux as `user` on this host (default socket /tmp/tmux-UID/default there). */
   tmuxAs(user: FleetUser, args: string[], opts?: TmuxSocketOptions): Promise<RunResult>;
   /** privateTmp fleets only: `tmux [-L|-S] new-session -d -s NAME [cmd…]` as `user` on this host. */
@@ -800,6 +802,15 @@ class HostImpl implements FakeHost {
     const env = { HOME: user.home, USER: user.name, LOGNAME: user.name, SHELL: '/bin/sh', PATH: this.env.PATH as string, ...opts.env };
     const args = ['--target', String(ns), '--pid', '--mount', '--', SETPRIV, '--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', ...argv];
     return run(NSENTER, args, { env, cwd: '/', timeoutMs: opts.timeoutMs ?? 10_000 });
+  }
+
+  runAsRoot(argv: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+    if (!this.shared.privateTmp) throw new Error('runAsRoot needs a fleet started with privateTmp: true');
+    const ns = this.nsPid;
+    if (ns === undefined) throw new Error(`fake host ${this.name} is not running`);
+    if (argv.length === 0) throw new Error('runAsRoot: empty argv');
+    const env = { HOME: '/root', USER: 'root', LOGNAME: 'root', PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+    return run(NSENTER, ['--target', String(ns), '--pid', '--mount', '--', ...argv], { env, cwd: '/', timeoutMs: opts.timeoutMs ?? 10_000, input: opts.input });
   }
 
   tmuxAs(user: FleetUser, args: string[], opts: TmuxSocketOptions = {}): Promise<RunResult> {
