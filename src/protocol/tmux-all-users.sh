@@ -107,7 +107,7 @@ as_owner() {
   sock=$3
   shift 3
   /usr/bin/timeout -k 1 "$DEADLINE" /usr/bin/setpriv --reuid="$u" --regid="$g" --clear-groups --no-new-privs -- \
-    /usr/bin/env -i PATH=/usr/bin:/bin LC_ALL=C.UTF-8 HOME=/ "$TMUX_BIN" -S "$sock" "$@"
+    /usr/bin/env -i PATH=/usr/bin:/bin LC_ALL=C.UTF-8 HOME=/ "$TMUX_BIN" -u -S "$sock" "$@"
 }
 
 user_name() {
