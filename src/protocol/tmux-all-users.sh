@@ -40,7 +40,7 @@ NL='
 IFS=$NL
 
 DEADLINE=2        # seconds per tmux call
-CAP=262144        # bytes kept of one server's answer
+CAP_BLOCKS=512    # 512-byte blocks (256 KiB) kept of one server's answer (ulimit -f)
 MAX_SERVERS=64
 TMUX_BIN=/usr/bin/tmux
 S_FORMAT='S|#{session_id}|#{session_created}|#{session_attached}|#{session_windows}|#{session_activity}|#{session_last_attached}|#{session_name}'
@@ -123,13 +123,19 @@ trap 'exit 1' HUP INT TERM
 
 list_all() {
   work=$(/bin/mktemp -d /tmp/fleetmon-tmux-all-users.XXXXXX) || exit 1
+  : >"$work/null"
   i=0
   for sock in $(candidates); do
     ids=$(check_socket "$sock") || continue
     i=$((i + 1))
     printf '%s\n%s\n' "$ids" "$sock" >"$work/$i.who"
-    { as_owner "${ids% *}" "${ids#* }" "$sock" list-sessions -F "$S_FORMAT" \; list-panes -a -F "$P_FORMAT" 2>/dev/null; echo $? >"$work/$i.rc"; } |
-      /usr/bin/head -c "$CAP" >"$work/$i.out" &
+    # Into a file, not a pipe: the tmux client hands its stdout to the server as a file descriptor, and a server
+    # that never reads its socket would keep a pipe open long after the client was killed. ulimit -f caps the file.
+    (
+      ulimit -f "$CAP_BLOCKS"
+      as_owner "${ids% *}" "${ids#* }" "$sock" list-sessions -F "$S_FORMAT" \; list-panes -a -F "$P_FORMAT" <"$work/null" >"$work/$i.out" 2>/dev/null
+      echo $? >"$work/$i.rc"
+    ) &
   done
   wait
   j=0
@@ -179,10 +185,16 @@ kill_one() {
   [ "${#created}" -le 12 ] || bad 'CREATED too long'
   decode_name "$2"
   found=0
+  work=$(/bin/mktemp -d /tmp/fleetmon-tmux-all-users.XXXXXX) || exit 1
+  : >"$work/null"
   for sock in $(candidates); do
     ids=$(check_socket "$sock") || continue
     [ "${ids% *}" = "$want_uid" ] || continue
-    list=$(as_owner "${ids% *}" "${ids#* }" "$sock" list-sessions -F '#{session_id} #{session_created} #{session_name}' 2>/dev/null | /usr/bin/head -c "$CAP") || continue
+    (
+      ulimit -f "$CAP_BLOCKS"
+      as_owner "${ids% *}" "${ids#* }" "$sock" list-sessions -F '#{session_id} #{session_created} #{session_name}' <"$work/null" >"$work/kill.out" 2>/dev/null
+    ) || continue
+    list=$(/bin/cat "$work/kill.out")
     while IFS= read -r line; do
       rest=${line#* }
       if [ "${rest#* }" = "$name" ] && [ "${rest%% *}" = "$created" ]; then
@@ -198,7 +210,7 @@ FLEETMON_SESSIONS
   done
   [ "$found" -gt 0 ] || exit 3
   [ "$found" -eq 1 ] || { printf 'tmux-all-users: %s servers of uid %s hold such a session: refused\n' "$found" "$want_uid" >&2; exit 4; }
-  if as_owner "${hit_ids% *}" "${hit_ids#* }" "$hit_sock" kill-session -t "$hit_id" 2>/dev/null; then
+  if as_owner "${hit_ids% *}" "${hit_ids#* }" "$hit_sock" kill-session -t "$hit_id" <"$work/null" >/dev/null 2>&1; then
     [ -x /usr/bin/logger ] && /usr/bin/logger -t fleetmon-tmux-all-users -- \
       "killed tmux session $hit_id of $(user_name "$want_uid") (uid $want_uid) on $hit_sock ($2, created $created)"
     printf 'killed %s %s\n' "$want_uid" "$hit_sock"

@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFleet, type FakeHost, type Fleet, type FleetUser } from '../fleet/fleet.js';
+import { sshExec } from '../fleet/ssh-exec.js';
 import { base64url } from '../../src/protocol/gate-protocol.js';
 import { helperScriptPath } from '../../src/paths.js';
 
@@ -93,7 +94,8 @@ describe('tmux-all-users helper', { timeout: 90_000 }, () => {
       assert.equal(s.user, s.uid === alice.uid ? alice.name : s.uid === bob.uid ? bob.name : s.user);
     }
     // The service account's own server (TMUX_TMPDIR of the host) is found too, once something started it.
-    await host.newSession('svc', ['sleep', '600']);
+    // Started over ssh, so inside the host's namespaces like everything else the account runs there.
+    assert.equal((await sshExec(host, fleet, ['tmux', 'new-session', '-d', '-s', 'svc', 'sleep', '600'])).code, 0);
     assert.deepEqual(sessionsOf(await list(), fleet.uid), [`${host.tmuxTmpdir}/tmux-${fleet.uid}/default svc`]);
     assert.equal((await host.runAsRoot(['test', '-e', '/tmp/pwned'])).code, 1);
   });
