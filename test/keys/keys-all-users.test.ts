@@ -71,8 +71,11 @@ describe('keys deploy --all-users on a host with real users', { skip, timeout: 1
     sshExec(host, { user: ACCOUNT, keyPath: join(dir, 'fleet_key') }, command, { timeoutMs: 20_000, ...(stdin !== undefined ? { stdin } : {}) });
   const poll = async () => (await asMonitor(gateProbeCommand(), 'poll n1 off nodf users\n')).stdout;
   const created = async (u: FleetUser, name: string) => {
-    const r = await host.tmuxAs(u, ['display-message', '-p', '-t', `=${name}`, '#{session_created}']);
-    return Number(r.stdout.trim());
+    // From tmux's own list: display-message -t on a pane target can answer empty for a session name.
+    const r = await host.tmuxAs(u, ['list-sessions', '-F', '#{session_created} #{session_name}']);
+    const line = r.stdout.split('\n').find((l) => l.slice(l.indexOf(' ') + 1) === name);
+    assert.ok(line, `${u.name} has no session ${name}: ${r.stdout}${r.stderr}`);
+    return Number(line.slice(0, line.indexOf(' ')));
   };
 
   before(async () => {
@@ -84,7 +87,8 @@ describe('keys deploy --all-users on a host with real users', { skip, timeout: 1
     fleet = await startFleet({
       hosts: [{ name: 'shared' }],
       privateTmp: true,
-      sshdConfig: ['Match User root', '  PermitRootLogin prohibit-password', `  AuthorizedKeysFile ${dir}/admin_keys`],
+      // Root's PATH as on a real host (the fleet's sessions get the host's bin/ and no sbin).
+      sshdConfig: ['Match User root', '  PermitRootLogin prohibit-password', `  AuthorizedKeysFile ${dir}/admin_keys`, '  SetEnv PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
     });
     host = fleet.hosts[0]!;
     [alice, bob] = [await fleet.addUser('alice'), await fleet.addUser('bob')];
