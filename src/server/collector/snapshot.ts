@@ -69,8 +69,12 @@ export function tmuxTarget(name: string, tmuxId: string): string {
   return name.startsWith('$') ? tmuxId : `=${name}`;
 }
 
-export function attachCommand(user: string, address: string, port: number, session: string, tmuxId: string): string {
-  const remote = shJoin(['tmux', 'attach', '-t', tmuxTarget(session, tmuxId)]);
+/**
+ * `ssh USER@HOST -t 'tmux attach -t =NAME'`; for another user's server USER is its owner and `socketArgs`
+ * (tmuxSocketArgs: -L NAME or -S PATH) come before the command when the socket is not the default one.
+ */
+export function attachCommand(user: string, address: string, port: number, session: string, tmuxId: string, socketArgs: readonly string[] = []): string {
+  const remote = shJoin(['tmux', ...socketArgs, 'attach', '-t', tmuxTarget(session, tmuxId)]);
   const portArgs = port === 22 ? [] : ['-p', String(port)];
   return ['ssh', ...portArgs.map(shQuote), shQuote(`${user}@${address}`), '-t', shQuote(remote)].join(' ');
 }
