@@ -50,6 +50,9 @@ export const Session = Type.Object({
   gpu_memory_mb: Type.Number(),
   attach_command: Type.String(),
   processes: Type.Array(ProcessInfo),
+  /** Where the host's all-users helper listed it: the tmux server's owner and socket (absent otherwise). */
+  owner_uid: Type.Optional(Type.Integer({ description: "uid of the tmux server's owner (all-users hosts)" })),
+  socket: Type.Optional(Type.String({ description: 'the tmux server socket (all-users hosts)' })),
 });
 export type Session = Static<typeof Session>;
 

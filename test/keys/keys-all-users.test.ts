@@ -17,6 +17,11 @@ import { helperScriptPath } from '../../src/paths.js';
 import { startFleet, type FakeHost, type Fleet, type FleetUser } from '../fleet/fleet.js';
 import { sshExec } from '../fleet/ssh-exec.js';
 import { generateKey, makeTestDir, removeDir } from '../helpers/sshd.js';
+import { pino } from 'pino';
+import { parseConfigObject } from '../../src/core/config.js';
+import { killOnHost } from '../../src/server/kill.js';
+import { Monitor } from '../../src/server/monitor.js';
+import { closeDatabase, openDatabase } from '../../src/server/store/db.js';
 
 const ACCOUNT = 'fmtusers';
 const LIB_DIR = '/usr/local/lib/fleetmon-test-users';
@@ -181,6 +186,44 @@ describe('keys deploy --all-users on a host with real users', { skip, timeout: 1
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     }
     assert.equal(as(HELPER, 'ping').stdout, 'tmux-all-users v1\n');
+  });
+
+  test("the monitor shows everyone's sessions with owners and attach commands, and kills one owner's session", async () => {
+    const config = parseConfigObject(
+      {
+        polling_interval_seconds: 1,
+        ssh: { user: ACCOUNT, key_path: join(dir, 'fleet_key'), timeout: 5 },
+        hosts: [{ name: 'shared', address: host.address, gate: true, host_key: host.hostKeyFingerprint }],
+        server: { data_dir: join(dir, 'data') },
+      },
+      'all-users-test',
+    );
+    const { db } = openDatabase(join(dir, 'data'));
+    const monitor = new Monitor({ config, db, log: pino({ level: 'silent' }) });
+    try {
+      await monitor.poller.runCycle();
+      const h = monitor.host('shared')!;
+      assert.equal(h.status, 'online', `${h.last_error} ${h.problems.join('; ')}`);
+      const byId = new Map(h.sessions.map((s) => [s.id, s]));
+      const work2 = byId.get(`shared:${alice.name}:work2`);
+      const bobWork = byId.get(`shared:${bob.name}:work`);
+      const lab = byId.get(`shared:${bob.name}:it's "$(id)"`);
+      assert.ok(work2 && bobWork && lab, JSON.stringify([...byId.keys()]));
+      assert.equal(work2.owner_uid, alice.uid);
+      assert.equal(work2.attach_command, `ssh ${alice.name}@${host.address} -t 'tmux attach -t =work2'`);
+      assert.equal(lab.socket, `/tmp/tmux-${bob.uid}/lab`);
+      assert.match(lab.attach_command, new RegExp(`^ssh ${bob.name}@${host.address.replace(/\./g, '\\.')} -t 'tmux -L lab attach -t `));
+      const runtime = monitor.poller.runtime('shared')!;
+      const outcome = await killOnHost(runtime.transport, work2, true, 10_000);
+      assert.equal(outcome.result, 'killed', outcome.detail);
+      const left = sessionsInStream(await poll()).sessions;
+      assert.equal(left.some((x) => x.endsWith(' work2')), false);
+      assert.ok(left.includes(`${bob.uid} /tmp/tmux-${bob.uid}/default work`));
+      assert.equal((await killOnHost(runtime.transport, work2, true, 10_000)).result, 'gone');
+    } finally {
+      await monitor.stop();
+      closeDatabase(db);
+    }
   });
 
   test('revoke removes the key, the rule and the helper', async () => {

@@ -17,6 +17,10 @@ import {
   parsePidStats,
   parseProcStat,
   parseTmux,
+  parseTmuxUsers,
+  tmuxSocketArgs,
+  type TmuxPane,
+  type TmuxSession,
   parseUptime,
   round1,
   type NetCounters,
@@ -268,12 +272,7 @@ function tmuxSessions(
   const { procs, hostNow } = proc;
   const gpuMemByPid = new Map<number, number>();
   for (const a of gpuApps) gpuMemByPid.set(a.pid, (gpuMemByPid.get(a.pid) ?? 0) + (a.usedMemoryMb ?? 0));
-  const tmuxRc = response.exitCodes.get('tmux');
-  const tmuxText = response.sections.get('tmux') ?? '';
-  const { sessions: tmuxSessions, panes } = parseTmux(tmuxText);
-  if (tmuxRc !== undefined && tmuxRc !== 0 && !isNoTmuxServer(tmuxText) && tmuxRc !== 127) {
-    problems.push(`tmux failed (exit ${tmuxRc}): ${firstLine(tmuxText)}`);
-  }
+  const servers = tmuxServers(input, problems);
   const children = new Map<number, PidStat[]>();
   const byPid = new Map<number, PidStat>();
   for (const p of procs) {
@@ -284,8 +283,9 @@ function tmuxSessions(
   }
   const pageMb = response.pageSize / (1024 * 1024);
   const sessionOfPid = new Map<number, string>();
-  const sessions: Session[] = tmuxSessions.map((s) => {
-    const id = `${input.hostName}:${input.sshUser}:${s.name}`;
+  const sessions: Session[] = servers.flatMap((server) => server.sessions.map((s) => {
+    const { panes, user } = server;
+    const id = `${input.hostName}:${user}:${s.name}`;
     const panePids = panes.filter((p) => p.sessionId === s.sessionId).map((p) => p.pid);
     const tree = descendants(panePids, byPid, children);
     const processes: ProcessInfo[] = tree.map((p) => ({
@@ -305,7 +305,7 @@ function tmuxSessions(
     return {
       id,
       host: input.hostName,
-      user: input.sshUser,
+      user,
       name: s.name,
       status: legacy ? 'legacy' : 'active',
       created_at: iso(s.created * 1000)!,
@@ -321,11 +321,33 @@ function tmuxSessions(
       cpu_percent: processes.length === 0 || cpuKnown.length === 0 ? null : round1(cpuKnown.reduce((a, b) => a + b, 0)),
       memory_rss_mb: round1(tree.reduce((a, p) => a + p.rssPages * pageMb, 0)),
       gpu_memory_mb: processes.reduce((a, p) => a + p.gpu_memory_mb, 0),
-      attach_command: attachCommand(input.sshUser, input.address, input.sshPort, s.name, s.sessionId),
+      attach_command: attachCommand(user, input.address, input.sshPort, s.name, s.sessionId, server.uid === undefined ? [] : tmuxSocketArgs(server.uid, server.socket)),
       processes,
+      ...(server.uid !== undefined ? { owner_uid: server.uid, socket: server.socket } : {}),
     } satisfies Session;
-  });
+  }));
   return { sessions, sessionOfPid };
+}
+
+/**
+ * The tmux servers of this poll: every user's, when the host's all-users helper answered (the "tmuxusers"
+ * section, scope all-users), else the service account's own ("tmux" section) under the login user's name.
+ */
+function tmuxServers(input: SnapshotInput, problems: string[]): Array<{ user: string; uid?: number; socket: string; sessions: TmuxSession[]; panes: TmuxPane[] }> {
+  const { response } = input;
+  const users = response.sections.has('tmuxusers') ? parseTmuxUsers(response.sections.get('tmuxusers')) : null;
+  if (users?.scope.scope === 'all-users') {
+    for (const s of users.servers) {
+      if (s.rc !== 0 && s.sessions.length === 0) problems.push(`tmux server ${s.socket} of ${s.user} did not answer (exit ${s.rc})`);
+    }
+    return users.servers.map((s) => ({ user: s.user, uid: s.uid, socket: s.socket, sessions: s.sessions, panes: s.panes }));
+  }
+  const tmuxRc = response.exitCodes.get('tmux');
+  const tmuxText = response.sections.get('tmux') ?? '';
+  if (tmuxRc !== undefined && tmuxRc !== 0 && !isNoTmuxServer(tmuxText) && tmuxRc !== 127) {
+    problems.push(`tmux failed (exit ${tmuxRc}): ${firstLine(tmuxText)}`);
+  }
+  return [{ user: input.sshUser, socket: '', ...parseTmux(tmuxText) }];
 }
 
 /** Each GPU's compute processes, with the session each belongs to (when one does). */
