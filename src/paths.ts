@@ -11,6 +11,8 @@ export const templatesDir = join(packageRoot, 'templates');
 export const publicDir = join(packageRoot, 'src', 'server', 'public');
 export const probeScriptPath = join(packageRoot, 'src', 'protocol', 'probe.sh');
 export const gateScriptPath = join(packageRoot, 'src', 'protocol', 'gate.sh');
+/** The root helper `keys deploy --all-users` installs beside the gate (tmux of every user, through sudo). */
+export const helperScriptPath = join(packageRoot, 'src', 'protocol', 'tmux-all-users.sh');
 
 export function assertAssets(): void {
   for (const p of [publicDir, probeScriptPath]) {

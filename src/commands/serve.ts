@@ -31,7 +31,12 @@ export default class Serve extends BaseCommand {
     const { config: base, warnings } = flags.config ? loadConfig(flags.config) : { config: embeddedConfig(), warnings: [] };
     for (const w of warnings) this.logToStderr(`fleetmon: warning: ${w}`);
     const config = withServerOverrides(base, { host: flags.host, port: flags.port, dataDir: flags['data-dir'] });
-    const server = await startServer(config, { installSignalHandlers: true, log: makeLogger({ format: flags['log-format'] as LogFormat }) });
+    // Without a configuration this machine is the whole fleet: as root it shows every user's tmux sessions.
+    const server = await startServer(config, {
+      installSignalHandlers: true,
+      log: makeLogger({ format: flags['log-format'] as LogFormat }),
+      localAllUsers: !flags.config,
+    });
     this.logToStderr(`fleetmon: dashboard and API on ${server.url} (${config.hosts.length} host(s), every ${config.polling_interval_seconds}s)`);
     if (server.tls) {
       const { tls } = server;

@@ -36,6 +36,7 @@ The container takes the lxc create flags; the container's root login and the fle
     'poll-timeout': durationFlag({ summary: 'Deadline for every host to be polled.', env: 'FLEETMON_UP_POLL_TIMEOUT', default: 3 * 60_000, defaultHelp: async () => '3m' }),
     account: Flags.string({ env: 'FLEETMON_ACCOUNT', default: DEFAULT_ACCOUNT, hidden: true, summary: 'service account on the hosts' }),
     'lib-dir': Flags.string({ env: 'FLEETMON_LIB_DIR', default: DEFAULT_LIB_DIR, hidden: true, summary: 'where the gate and probe go on the hosts' }),
+    'all-users': Flags.boolean({ env: 'FLEETMON_ALL_USERS', default: false, summary: "keys deploy --all-users: see every user's tmux sessions (root helper + sudoers rule)" }),
     'app-root': Flags.string({ env: 'FLEETMON_APP_ROOT', hidden: true, summary: 'install the package at this path (development, tests)' }),
   };
 
@@ -99,6 +100,7 @@ The container takes the lxc create flags; the container's root login and the fle
             auth: admin,
             account: flags.account,
             libDir: flags['lib-dir'],
+            allUsers: flags['all-users'],
             configFile,
             renderer: chooseRenderer(json),
           }),

@@ -56,6 +56,8 @@ export const Session = Type.Object({
   process_count: Type.Integer(own('len(pids)')),
   attach_command: Type.String(own('an ssh command line that attaches to it')),
   processes: Type.Array(ProcessInfo, own('per-process detail')),
+  owner_uid: Type.Optional(Type.Integer(own("uid of the tmux server's owner (hosts deployed with --all-users)"))),
+  socket: Type.Optional(Type.String(own('the tmux server socket (hosts deployed with --all-users)'))),
 });
 export type Session = Static<typeof Session>;
 
@@ -67,7 +69,7 @@ export const GpuProcess = Type.Object({
   pid: Type.Integer(),
   name: Type.String(spec('the process name nvidia-smi reports')),
   memory_mb: Type.Union([Type.Number(), Type.Null()], spec('GPU memory used, MiB; null when nvidia-smi does not say (MIG, some drivers)')),
-  session_id: Type.Union([Type.String(), Type.Null()], own('the session (id) the process belongs to, if any')),
+  session_id: Type.Union([Type.String(), Type.Null()], own('the fleetmon_id of the session the process belongs to, if any (unique where two users hold one name)')),
 });
 export type GpuProcess = Static<typeof GpuProcess>;
 

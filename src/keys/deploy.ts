@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import type { ListrTask } from 'listr2';
 import { FleetmonError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/files.js';
-import { gateScriptPath, probeScriptPath } from '../paths.js';
+import { gateScriptPath, helperScriptPath, probeScriptPath } from '../paths.js';
 import { applyManagedBlock, managedKeyLine, restrictedKeyLine, type PublicKey } from './authorized-keys.js';
 import { findPin, recordPins, type PinChange } from './config-pins.js';
 import { UNUSABLE_SHELLS, accountProblems, readAccount, remoteStat, remoteStats, remoteTextFile, sha256, type RemoteStat } from './host-state.js';
@@ -37,6 +37,27 @@ export interface HostSetup {
   probeScript: string;
   keyLine: string;
   key: PublicKey;
+  /** --all-users: the root helper and the sudoers drop-in that lets the account run it (and nothing else). */
+  allUsers?: { helperScript: string; sudoersFile: string };
+}
+
+/** Where `--all-users` puts the sudoers rule (sudo skips names with a '.' or ending in '~', so no suffix). */
+export const DEFAULT_SUDOERS_FILE = '/etc/sudoers.d/fleetmon';
+export const HELPER_NAME = 'tmux-all-users';
+
+/**
+ * The sudoers drop-in: the account may run the helper as root without a password, and nothing else. No argument
+ * list in the rule: the helper itself accepts only its fixed verbs, and refuses everything else.
+ */
+export function sudoersRule(account: string, libDir: string): string {
+  const helper = `${libDir}/${HELPER_NAME}`;
+  return [
+    '# Written by fleetmon keys deploy --all-users; removed by fleetmon keys revoke.',
+    `# ${account} (the monitor) may run the root helper that lists and kills tmux sessions of every user, nothing else.`,
+    `Defaults!${helper} !requiretty`,
+    `${account} ALL=(root) NOPASSWD: ${helper}`,
+    '',
+  ].join('\n');
 }
 
 /** The checked steps that set up one host. `warnings` collects things worth saying that are not failures. */
@@ -50,7 +71,55 @@ export function deploySteps(shell: RemoteShell, setup: HostSetup, warnings: stri
     fileStep(shell, 'gate', `gate ${libDir}/gate`, `${libDir}/gate`, setup.gateScript, '755'),
     fileStep(shell, 'probe', `probe ${libDir}/probe.sh`, `${libDir}/probe.sh`, setup.probeScript, '755'),
     authorizedKeyStep(shell, setup, async () => join(await home(), '.ssh', 'authorized_keys'), warnings),
+    ...(setup.allUsers
+      ? [
+          fileStep(shell, 'helper', `helper ${libDir}/${HELPER_NAME}`, `${libDir}/${HELPER_NAME}`, setup.allUsers.helperScript, '755'),
+          sudoersStep(shell, setup.allUsers.sudoersFile, sudoersRule(account, libDir), warnings),
+        ]
+      : []),
   ];
+}
+
+/**
+ * The sudoers drop-in, root-owned 0440. Written beside its place under a name sudo ignores (a leading '.'),
+ * checked with `visudo -cf`, then renamed into place: a broken file would lock every sudo user out. Where sudo is
+ * missing the step does nothing and says so (sessions of the service account only, as without --all-users).
+ */
+function sudoersStep(shell: RemoteShell, file: string, rule: string, warnings: string[]): Step {
+  const noSudo = () => {
+    const note = 'sudo or visudo is not installed: the monitor sees only its own account\'s tmux sessions (install sudo and re-run with --all-users)';
+    if (!warnings.includes(note)) warnings.push(note);
+  };
+  const hasSudo = async () => (await shell.exec(shScript('[ -x /usr/bin/sudo ] && command -v visudo >/dev/null 2>&1'))).code === 0;
+  return {
+    id: 'sudoers',
+    title: `sudoers rule ${file}`,
+    check: async () => {
+      if (!(await hasSudo())) {
+        noSudo();
+        return { ok: true };
+      }
+      const st = await remoteStat(shell, file, true);
+      if (!st.exists) return { ok: false, detail: 'missing' };
+      const problems = [];
+      if (st.sha256 !== sha256(rule)) problems.push('content differs');
+      if (st.owner !== 'root' || st.group !== 'root') problems.push(`owned by ${st.owner}:${st.group}`);
+      if (st.mode !== '440') problems.push(`mode ${st.mode}`);
+      return problems.length ? { ok: false, detail: problems.join(', ') } : { ok: true };
+    },
+    apply: async () => {
+      const dir = file.slice(0, file.lastIndexOf('/')) || '/';
+      const tmp = `${dir}/.${file.slice(file.lastIndexOf('/') + 1)}.fleetmon-new`;
+      await shell.upload(tmp, rule, { mode: 0o440, owner: 'root', group: 'root' });
+      const r = await shell.exec(shScript('if visudo -cf "$1" >&2; then mv -f -- "$1" "$2"; else rc=$?; rm -f -- "$1"; exit "$rc"; fi', tmp, file));
+      if (r.code !== 0) {
+        throw new FleetmonError('SUDOERS_INVALID', `${shell.host}: visudo refused the sudoers rule for ${file}, nothing was installed: ${r.stderr.trim()}`, {
+          kind: 'ssh',
+          suggestions: ['check the --account and --lib-dir values; deploy without --all-users to skip the rule'],
+        });
+      }
+    },
+  };
 }
 
 /** The account's home, looked up once (by the first step that needs it, after the account step made it exist). */
@@ -209,6 +278,11 @@ export interface KeysDeployOptions {
   libDir?: string;
   gateScript?: string;
   probeScript?: string;
+  /** Also install the root helper and the sudoers rule, so every user's tmux sessions are seen. */
+  allUsers?: boolean;
+  helperScript?: string;
+  /** Default /etc/sudoers.d/fleetmon. */
+  sudoersFile?: string;
   from?: string;
   /** hosts.yml to read pins from and record them in. */
   configFile?: string;
@@ -227,6 +301,8 @@ export interface HostDeployResult {
   hostKey?: HostKeyInfo;
   steps: StepResult[];
   verify?: VerifyResult;
+  /** What the monitor will see on this host: every user's sessions, or only its own account's and why. */
+  sessionsScope?: { scope: 'all-users' | 'own-account'; reason?: string };
   warnings: string[];
   error?: { code: string; message: string };
 }
@@ -262,6 +338,9 @@ export async function keysDeploy(o: KeysDeployOptions): Promise<KeysDeployResult
     probeScript: o.probeScript ?? readScript(probeScriptPath, 'probe script'),
     keyLine: restrictedKeyLine(o.publicKey, { libDir, defaultComment: 'fleetmon@server', ...(o.from !== undefined ? { from: o.from } : {}) }),
     key: o.publicKey,
+    ...(o.allUsers
+      ? { allUsers: { helperScript: o.helperScript ?? readScript(helperScriptPath, 'tmux helper'), sudoersFile: o.sudoersFile ?? DEFAULT_SUDOERS_FILE } }
+      : {}),
   };
   const configText = o.configFile ? readConfig(o.configFile) : undefined;
   const connect = o.connect ?? RemoteShell.connect;
@@ -280,6 +359,7 @@ export async function keysDeploy(o: KeysDeployOptions): Promise<KeysDeployResult
         await task.newListr(stepTasks(deploySteps(shell, setup, result.warnings), result.steps, dryRun), { exitOnError: true, concurrent: false }).run();
         result.verify = await verifyHost(o, target, shell, { account, libDir, dryRun, connect });
         result.ok = result.verify.ok;
+        result.sessionsScope = await sessionsScope(shell, setup, dryRun, result.warnings);
         if (!result.verify.ok) throw new FleetmonError('VERIFY_FAILED', `${target.address}: ${result.verify.detail}`, { kind: 'ssh' });
         task.title = `${target.address}:${target.port}: ${dryRun ? 'checked' : 'ok'} (${result.verify.detail})`;
       } catch (err) {
@@ -320,6 +400,25 @@ async function verifyHost(
   if (run.dryRun) return { ok: true, method: 'skipped', detail: 'dry run' };
   if (o.verifyKey !== undefined) return verifyWithKey(target, run.account, o.verifyKey, shell.hostKey, run.connect, o.connectTimeoutMs ?? 10_000);
   return verifyLocally(shell, run.account, run.libDir);
+}
+
+/**
+ * Without --all-users, only the account's own sessions (said in a note). With it, the account itself runs
+ * `sudo -n helper ping` on the host: proof that the rule works, not only that the file is there.
+ */
+async function sessionsScope(shell: RemoteShell, setup: HostSetup, dryRun: boolean, warnings: string[]): Promise<NonNullable<HostDeployResult['sessionsScope']>> {
+  if (!setup.allUsers) {
+    const reason = 'deployed without --all-users: the monitor sees only the tmux sessions of its own account';
+    warnings.push(reason);
+    return { scope: 'own-account', reason };
+  }
+  if (dryRun) return { scope: 'all-users', reason: 'dry run: not checked' };
+  const helper = `${setup.libDir}/${HELPER_NAME}`;
+  const r = await shell.exec(['runuser', '-u', setup.account, '--', '/usr/bin/sudo', '-n', helper, 'ping']);
+  if (r.code === 0 && r.stdout.trim() === 'tmux-all-users v1') return { scope: 'all-users' };
+  const reason = `the account cannot run the helper through sudo (exit ${r.code}: ${r.stderr.trim() || r.stdout.trim()}): own sessions only`;
+  if (!warnings.some((w) => w.startsWith('sudo or visudo'))) warnings.push(reason);
+  return { scope: 'own-account', reason };
 }
 
 /** Pins the host keys of the hosts that succeeded in hosts.yml (comments kept); a dry run only says what would change. */

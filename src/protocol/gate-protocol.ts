@@ -9,7 +9,7 @@ import { FleetmonError } from '../core/errors.js';
 export const GATE_PROTOCOL = 'v1';
 
 /** Exit statuses of the gate. */
-export const GATE_EXIT = { ok: 0, failed: 1, badRequest: 2, notFound: 3 } as const;
+export const GATE_EXIT = { ok: 0, failed: 1, badRequest: 2, notFound: 3, ambiguous: 4 } as const;
 
 export const GATE_PING_REPLY = 'pong v1';
 
@@ -42,4 +42,16 @@ export function gateKillCommand(name: string, createdEpoch: number): string {
     throw new FleetmonError('BAD_SESSION_NAME', 'session name too long for the gate (1275 bytes at most)', { kind: 'usage' });
   }
   return `fleetmon-kill ${GATE_PROTOCOL} ${name64} ${createdEpoch}`;
+}
+
+/**
+ * `fleetmon-kill-user v1 UID NAME64 CREATED`: the same exact kill for a session of another user's server, through
+ * the root helper that `keys deploy --all-users` installs (the gate runs it with sudo -n).
+ */
+export function gateKillUserCommand(uid: number, name: string, createdEpoch: number): string {
+  if (!Number.isSafeInteger(uid) || uid < 0 || String(uid).length > 10) {
+    throw new FleetmonError('BAD_SESSION_OWNER', `invalid owner uid ${uid}`, { kind: 'usage' });
+  }
+  const [, , name64, created] = gateKillCommand(name, createdEpoch).split(' ');
+  return `fleetmon-kill-user ${GATE_PROTOCOL} ${uid} ${name64} ${created}`;
 }

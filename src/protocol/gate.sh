@@ -21,6 +21,12 @@
 #               it also stores control characters escaped, e.g. a newline as the two characters \n, and a
 #               client sends back the name as tmux lists it).
 #     CREATED = 1 to 12 decimal digits.
+#   fleetmon-kill-user v1 <UID> <NAME64> <CREATED>
+#                                         → the same for a session of another user's tmux server (owner UID, 1 to 10
+#                                           digits): runs `sudo -n <this dir>/tmux-all-users kill UID NAME64 CREATED`,
+#                                           installed by `keys deploy --all-users` (exit 2 without it, 4 ambiguous)
+#   The probe gets FLEETMON_HELPER=<this dir>/tmux-all-users when that helper is installed, and asks it (through
+#   sudo -n) for every user's sessions when the collector requests them.
 #   The session is looked up by exact comparison in `tmux list-sessions` (never by prefix or pattern), its creation
 #   time is compared with the request, and it is then killed by its unique id ($N), so a session renamed or
 #   recreated in between is not touched.
@@ -125,7 +131,19 @@ case "$1 $2" in
     ;;
   'fleetmon-probe v1')
     [ "$#" -eq 2 ] || bad 'fleetmon-probe v1 takes no arguments'
+    if [ -f "$dir/tmux-all-users" ]; then
+      FLEETMON_HELPER=$dir/tmux-all-users
+      export FLEETMON_HELPER
+    fi
     exec /bin/sh "$dir/probe.sh"
+    ;;
+  'fleetmon-kill-user v1')
+    [ "$#" -eq 5 ] || bad 'expected: fleetmon-kill-user v1 UID NAME64 CREATED'
+    case $3 in '' | *[!0123456789]*) bad 'UID must be decimal digits' ;; esac
+    [ "${#3}" -le 10 ] || bad 'UID too long'
+    [ -f "$dir/tmux-all-users" ] || bad 'the all-users helper is not installed (fleetmon keys deploy --all-users)'
+    # The helper checks NAME64 and CREATED itself; the characters of every word were checked above.
+    exec /usr/bin/sudo -n "$dir/tmux-all-users" kill "$3" "$4" "$5"
     ;;
   'fleetmon-kill v1')
     [ "$#" -eq 4 ] || bad 'expected: fleetmon-kill v1 NAME64 CREATED'

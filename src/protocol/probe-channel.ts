@@ -63,7 +63,8 @@ export class ProbeChannel {
           reject(err);
         },
       };
-      this.streams.stdin.write(`poll ${nonce} ${gpu} ${opts.disks === false ? 'nodf' : 'df'}\n`);
+      // "users": every user's tmux servers where the host has the all-users helper (an older probe ignores it).
+      this.streams.stdin.write(`poll ${nonce} ${gpu} ${opts.disks === false ? 'nodf' : 'df'} users\n`);
     });
   }
 

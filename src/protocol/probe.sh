@@ -1,8 +1,15 @@
 #!/bin/sh
 # fleetmon probe, protocol v1. POSIX sh (dash-safe); started once per host and kept running.
 #
-# The collector writes one request line per poll:   poll NONCE GPU [DISKS]   (GPU: on | off | auto; DISKS: df | nodf,
-# df when absent, so an older collector still gets disk usage every poll)
+# The collector writes one request line per poll:   poll NONCE GPU [DISKS [USERS]]   (GPU: on | off | auto; DISKS:
+# df | nodf, df when absent, so an older collector still gets disk usage every poll; USERS: users | own, own when
+# absent, so an older collector gets exactly the v1 sections)
+# With USERS = users the probe first sends a section "tmuxusers": a line "scope all-users" followed by the root
+# helper's answer (FLEETMON_HELPER, run through sudo -n, or directly when the probe runs as root: "T|UID|USER|RC|
+# SOCKET" per tmux server, then its S| and P| lines), in which case the "tmux" section is left out; or a line
+# "scope own-account REASON" (no helper, sudo refused, helper failed), and the "tmux" section follows as in v1. After
+# "gpuapps" it then sends "gpuprocs": "PID|UID|CMDLINE" for each GPU compute process (command line NUL → space,
+# at most 512 bytes), so a GPU job outside any session still has an owner.
 # and the probe answers with sections, each opened by a marker line "@@fm-NONCE NAME [ARGS]":
 #   begin v1 PAGESIZE CLK_TCK   then: tmux ("S|…" sessions, "P|…" panes), proc ("path:line" as grep -H prints
 #   them: host counters and /proc/PID/stat of the panes' process trees), df (unless nodf), gpu, gpuapps, each followed by
@@ -56,7 +63,41 @@ bounded() { # bounded SECONDS CMD ARGS...: run with a deadline when timeout(1) e
   if [ "$has_timeout" = 1 ]; then timeout -k 1 "$s" "$@"; else "$@"; fi
 }
 
-while IFS=' ' read -r verb nonce gpu disks _rest; do
+# The helper's answer is read here, and its pane pids become roots of the process trees sent in "proc".
+users_section() {
+  helper=${FLEETMON_HELPER-}
+  if [ -z "$helper" ] || [ ! -f "$helper" ]; then
+    echo "scope own-account no all-users helper installed (fleetmon keys deploy --all-users)"
+    return 1
+  fi
+  if [ "$(id -u)" = 0 ]; then
+    uout=$(bounded 8 /bin/sh "$helper" list 2>&1)
+  else
+    uout=$(bounded 8 sudo -n "$helper" list 2>&1)
+  fi
+  urc=$?
+  case $uout in
+    T\|* | '') ;;
+    *) [ "$urc" = 0 ] && urc=1 ;;
+  esac
+  if [ "$urc" != 0 ]; then
+    reason=$(printf '%s' "$uout" | head -n 1 | tr -cd '[:print:]' | cut -c 1-200)
+    echo "scope own-account the all-users helper failed (exit $urc): $reason"
+    return 1
+  fi
+  echo "scope all-users"
+  [ -n "$uout" ] && printf '%s\n' "$uout"
+  while IFS='|' read -r kind _sid _win _pane pid _rest; do
+    [ "$kind" = P ] || continue
+    case $pid in '' | *[!0-9]*) continue ;; esac
+    roots="$roots $pid"
+  done <<EOF
+$uout
+EOF
+  return 0
+}
+
+while IFS=' ' read -r verb nonce gpu disks users _rest; do
   case $verb in
     poll) ;;
     quit) exit 0 ;;
@@ -67,9 +108,17 @@ while IFS=' ' read -r verb nonce gpu disks _rest; do
   esac
   m="@@fm-$nonce"
   echo "$m begin v1 $pagesize $clk"
-  echo "$m tmux"
   roots=''
-  if command -v tmux >/dev/null 2>&1; then
+  all=0
+  if [ "$users" = users ]; then
+    echo "$m tmuxusers"
+    users_section && all=1
+    echo "$m rc tmuxusers 0"
+  fi
+  if [ "$all" = 1 ]; then
+    :
+  elif command -v tmux >/dev/null 2>&1; then
+    echo "$m tmux"
     # -u: tmux prints names as they are (UTF-8) instead of replacing every non-ASCII character with '_' as it
     # does for a client without a UTF-8 locale (this script runs under LC_ALL=C), which made "uc-é" and "uc-_" one
     # name. tmux itself stores names with control characters, backslashes and invalid UTF-8 already escaped
@@ -88,6 +137,7 @@ while IFS=' ' read -r verb nonce gpu disks _rest; do
 $out
 EOF
   else
+    echo "$m tmux"
     echo "$m rc tmux 127"
   fi
   echo "$m proc"
@@ -111,8 +161,24 @@ EOF
       bounded 5 nvidia-smi --query-gpu=index,uuid,name,power.draw,power.limit,memory.used,memory.total,utilization.gpu,temperature.gpu --format=csv,noheader,nounits 2>&1
       echo "$m rc gpu $?"
       echo "$m gpuapps"
-      bounded 5 nvidia-smi --query-compute-apps=gpu_uuid,pid,process_name,used_memory --format=csv,noheader,nounits 2>&1
-      echo "$m rc gpuapps $?"
+      apps=$(bounded 5 nvidia-smi --query-compute-apps=gpu_uuid,pid,process_name,used_memory --format=csv,noheader,nounits 2>&1)
+      arc=$?
+      [ -n "$apps" ] && printf '%s\n' "$apps"
+      echo "$m rc gpuapps $arc"
+      if [ "$users" = users ]; then
+        echo "$m gpuprocs"
+        while IFS=',' read -r _uuid gpid _rest; do
+          gpid=${gpid# }
+          case $gpid in '' | *[!0-9]*) continue ;; esac
+          [ -r "/proc/$gpid/status" ] || continue
+          guid=$(awk '$1 == "Uid:" { print $2; exit }' "/proc/$gpid/status" 2>/dev/null)
+          gcmd=$(tr '\000\n' '  ' <"/proc/$gpid/cmdline" 2>/dev/null | head -c 512)
+          printf '%s|%s|%s\n' "$gpid" "$guid" "$gcmd"
+        done <<EOF
+$apps
+EOF
+        echo "$m rc gpuprocs 0"
+      fi
     else
       echo "$m gpu"
       echo "$m rc gpu 127"

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Session } from '../core/model.js';
 import type { HostHandle } from './collector/poller.js';
 import type { Transport } from './collector/transport.js';
-import { gateKillCommand } from '../protocol/gate-protocol.js';
+import { gateKillCommand, gateKillUserCommand } from '../protocol/gate-protocol.js';
 
 export const CONFIRM_TTL_MS = 60_000;
 
@@ -35,8 +35,10 @@ export const KILL_SCRIPT = [
   'tmux kill-session -t "$target"',
 ].join('\n');
 
-export function killArgv(session: Pick<Session, 'name' | 'created_epoch'>, viaGate: boolean): string[] {
+export function killArgv(session: Pick<Session, 'name' | 'created_epoch' | 'owner_uid'>, viaGate: boolean): string[] {
   // The gate's words are all of [A-Za-z0-9_-], so quoting them for the transport leaves them as they are.
+  // Another user's server (listed by the all-users helper): the gate hands it to the helper, which kills as the owner.
+  if (viaGate && session.owner_uid !== undefined) return gateKillUserCommand(session.owner_uid, session.name, session.created_epoch).split(' ');
   if (viaGate) return gateKillCommand(session.name, session.created_epoch).split(' ');
   return ['sh', '-c', KILL_SCRIPT, 'fleetmon-kill', session.name, String(session.created_epoch)];
 }

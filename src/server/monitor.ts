@@ -26,6 +26,8 @@ export interface MonitorOptions {
   log: Logger;
   now?: () => number;
   makeTransport?: (host: HostConfig) => Transport;
+  /** See TransportFactoryOptions.localAllUsers. */
+  localAllUsers?: boolean;
   /** The environment the notification channels read their `*_env` secrets from (tests pass their own). */
   env?: NodeJS.ProcessEnv;
 }
@@ -85,7 +87,7 @@ export class Monitor extends EventEmitter {
       config: opts.config,
       now: this.now,
       restored: this.samples.lastStates(),
-      makeTransport: opts.makeTransport ?? transportFactory({ config: opts.config, known: this.store.hostKeys, now: this.now, log: this.log }),
+      makeTransport: opts.makeTransport ?? transportFactory({ config: opts.config, known: this.store.hostKeys, now: this.now, log: this.log, localAllUsers: opts.localAllUsers === true }),
     });
     this.poller.on('cycle', (c: CycleResult) => this.onCycle(c));
     this.poller.on('error', (err: unknown) => this.log.error({ err }, 'poll cycle failed'));

@@ -99,7 +99,10 @@ function raiseMovedAside(
   return { at: new Date(at).toISOString(), alertId: event && event.event === 'alert_new' ? event.data.id : '' };
 }
 
-export async function startServer(config: FleetConfig, opts: { log?: Logger; installSignalHandlers?: boolean } = {}): Promise<RunningServer> {
+export async function startServer(
+  config: FleetConfig,
+  opts: { log?: Logger; installSignalHandlers?: boolean; localAllUsers?: boolean } = {},
+): Promise<RunningServer> {
   const log = opts.log ?? makeLogger();
   const dataDir = config.server.data_dir ?? defaultDataDir();
   const { db, path, movedAside, recoveredHostKeys } = openDatabase(dataDir);
@@ -109,7 +112,7 @@ export async function startServer(config: FleetConfig, opts: { log?: Logger; ins
   try {
     token = resolveApiToken(config.server.token, dataDir);
     tls = await resolveServerTls(config.server, dataDir);
-    monitor = new Monitor({ config, db, log: log.child({ component: 'monitor' }) });
+    monitor = new Monitor({ config, db, log: log.child({ component: 'monitor' }), localAllUsers: opts.localAllUsers === true });
   } catch (err) {
     // A configuration error found here (an unreadable ssh.known_hosts or TLS file, say) leaves no open database behind.
     closeDatabase(db);

@@ -1,11 +1,11 @@
 // The test fleet itself: real sshd's on 127.0.1.K, each with its own tmux server and PATH. Needs root.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { FAKE_GPU_UUID, fleetConfigSection, fleetPids, startFleet, type FakeHost, type Fleet } from './fleet.js';
+import { FAKE_GPU_UUID, fleetConfigSection, fleetPids, startFleet, type FakeHost, type Fleet, type FleetUser } from './fleet.js';
 import { parseConfigObject } from '../../src/core/config.js';
 import { connectSsh, sshExec } from './ssh-exec.js';
 import { isAlive, listeningTcp4, pidsWithEnv } from './proc.js';
@@ -208,5 +208,76 @@ describe('test fleet', { timeout: 60_000 }, () => {
     const authorized = readFileSync(fleet.authorizedKeysPath, 'utf8');
     assert.equal(authorized.includes(publicKey), false);
     assert.equal(existsSync(PWNED), false);
+  });
+});
+
+describe('test fleet with privateTmp: own /tmp and pids per host, real users', { timeout: 60_000 }, () => {
+  let fleet: Fleet;
+  let one: FakeHost; // GPU
+  let two: FakeHost;
+  let alice: FleetUser;
+  let bob: FleetUser;
+  const ssh = (h: FakeHost, cmd: string | string[]) => sshExec(h, fleet, cmd);
+
+  before(async () => {
+    fleet = await startFleet({ hosts: [{ name: 'one', gpu: true }, { name: 'two' }], privateTmp: true });
+    [one, two] = fleet.hosts as [FakeHost, FakeHost];
+    alice = await fleet.addUser('alice');
+    bob = await fleet.addUser('bob');
+  });
+  after(async () => {
+    await fleet?.stop();
+  });
+
+  it('creates real accounts with unique names per run', async () => {
+    assert.match(alice.name, /^fm[0-9a-z]{6}-alice$/);
+    assert.notEqual(alice.uid, bob.uid);
+    const again = await fleet.addUser('alice');
+    assert.notEqual(again.name, alice.name);
+    assert.equal(execFileSync('id', ['-u', alice.name], { encoding: 'utf8' }).trim(), String(alice.uid));
+  });
+
+  it("runs each user's tmux server in the host's own /tmp, seen over ssh there and nowhere else", async () => {
+    await one.newSessionAs(alice, 'work', ['sleep', '300']);
+    await one.newSessionAs(bob, 'work', ['sleep', '300']);
+    await two.newSessionAs(alice, 'other', ['sleep', '300']);
+    // The service account sees the directories (each 0700, its user's), not into them: as on a real host.
+    const dir = (u: FleetUser) => `/tmp/tmux-${u.uid}`;
+    const here = await ssh(one, ['stat', '-c', '%u %a', dir(alice), dir(bob)]);
+    assert.equal(here.stdout, `${alice.uid} 700\n${bob.uid} 700\n`, here.stderr);
+    const there = await ssh(two, ['sh', '-c', `test -d ${dir(alice)} && echo alice; test -e ${dir(bob)} || echo no-bob`]);
+    assert.equal(there.stdout, 'alice\nno-bob\n');
+    const sockets = await one.runAs(alice, ['test', '-S', `${dir(alice)}/default`]);
+    assert.equal(sockets.code, 0);
+    assert.equal(existsSync(`/tmp/tmux-${alice.uid}`), false, "the machine's own /tmp has none of it");
+    const list = await one.tmuxAs(alice, ['list-sessions', '-F', '#{session_name}']);
+    assert.equal(list.stdout, 'work\n');
+    // Other sockets: -L and -S.
+    await one.newSessionAs(alice, 'named', ['sleep', '300'], { socketName: 'lab' });
+    await one.newSessionAs(bob, 'path', ['sleep', '300'], { socketPath: '/tmp/bob-sock' });
+    assert.equal((await one.runAs(alice, ['test', '-S', `${dir(alice)}/lab`])).code, 0);
+    assert.equal((await ssh(one, ['test', '-S', '/tmp/bob-sock'])).code, 0);
+    assert.equal(existsSync('/tmp/bob-sock'), false);
+  });
+
+  it("shows only the host's own processes, owned by the users, and nvidia-smi can name their pids", async () => {
+    const pane = await one.tmuxAs(alice, ['list-panes', '-t', '=work', '-F', '#{pane_pid}']);
+    const pid = Number(pane.stdout.trim());
+    assert.ok(Number.isInteger(pid) && pid > 0, pane.stderr);
+    // The pid is the host's own: the probe's /proc over ssh sees it as alice's sleep.
+    const seen = await ssh(one, ['sh', '-c', `stat -c %u /proc/${pid} && cat /proc/${pid}/comm`]);
+    assert.equal(seen.stdout, `${alice.uid}\nsleep\n`);
+    const others = await ssh(two, ['sh', '-c', 'ls /proc | grep -c "^[0-9]"']);
+    assert.ok(Number(others.stdout) < 20, `host two sees ${others.stdout.trim()} processes, not the machine's`);
+    one.setGpuApps([{ pid, processName: 'python3', usedMemoryMiB: 4096 }]);
+    const apps = await ssh(one, ['nvidia-smi', QUERY_APPS, CSV]);
+    assert.equal(apps.stdout, `${FAKE_GPU_UUID}, ${pid}, python3, 4096\n`);
+  });
+
+  it('stop() removes the accounts with the hosts', async () => {
+    const names = fleet.users.map((u) => u.name);
+    assert.equal(names.length, 3);
+    await fleet.stop();
+    for (const name of names) assert.notEqual(spawnSync('id', [name]).status, 0, `${name} still exists`);
   });
 });

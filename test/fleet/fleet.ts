@@ -14,7 +14,7 @@
  * descent, never by name.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   chmodSync,
   chownSync,
@@ -39,7 +39,7 @@ import type { Static } from '@sinclair/typebox';
 import { generateEd25519 } from './openssh-key.js';
 
 type SshConfig = Static<typeof SshConfigSchema>;
-import { descendants, holdsSocket, isAlive, listeningTcp4, listeningTcp4Cached, pidsMatching, processState, signal } from './proc.js';
+import { descendants, holdsSocket, isAlive, listeningTcp4, listeningTcp4Cached, pidsMatching, processState, processTable, signal } from './proc.js';
 
 export type GpuMode = 'replay' | 'missing' | 'fail' | 'hang' | 'na';
 
@@ -112,6 +112,38 @@ export interface FakeHost {
   readonly gpuMode: GpuMode;
   /** Replace the captured compute apps (pids that do not exist here) with these rows; null restores the capture. */
   setGpuApps(rows: GpuAppRow[] | null): void;
+  /**
+   * privateTmp fleets only: run argv as `user` inside this host's PID and mount namespaces (nsenter), with the
+   * host's PATH and no TMUX_TMPDIR unless `env` sets one, as if the user had logged in there. Pids it prints are
+   * the host's own (what the probe and the fake nvidia-smi see).
+   */
+  runAs(user: FleetUser, argv: string[], opts?: { timeoutMs?: number; env?: Record<string, string> }): Promise<RunResult>;
+  /** privateTmp fleets only: run argv as root inside this host's namespaces (a root helper, `kill` of a host pid). */
+  runAsRoot(argv: string[], opts?: { timeoutMs?: number; input?: string }): Promise<RunResult>;
+  /** privateTmp fleets only: the real tmux as `user` on this host (default socket /tmp/tmux-UID/default there). */
+  tmuxAs(user: FleetUser, args: string[], opts?: TmuxSocketOptions): Promise<RunResult>;
+  /** privateTmp fleets only: `tmux [-L|-S] new-session -d -s NAME [cmd…]` as `user` on this host. */
+  newSessionAs(user: FleetUser, name: string, command?: string[], opts?: TmuxSocketOptions): Promise<void>;
+  /** privateTmp fleets only: the outside pid of this host's namespace init (what nsenter --target takes). */
+  readonly nsPid: number | undefined;
+}
+
+/** Which tmux server of a user: the default socket, `-L NAME`, `-S PATH`, or the default under TMUX_TMPDIR. */
+export interface TmuxSocketOptions {
+  socketName?: string;
+  socketPath?: string;
+  tmuxTmpdir?: string;
+}
+
+/** A real Unix account the fleet created for a test (removed with the fleet), e.g. "alice" as fm1a2b3c-alice. */
+export interface FleetUser {
+  /** What the test asked for ("alice"). */
+  base: string;
+  /** The real, unique account name. */
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
 }
 
 export interface Fleet {
@@ -129,6 +161,13 @@ export interface Fleet {
   /** The fleet's temp directory. */
   root: string;
   host(name: string): FakeHost;
+  /**
+   * Create a real Unix account for this fleet (useradd -m, shell /bin/sh, password field "*"), named uniquely per
+   * run from `base` so parallel runs do not clash; removed (userdel -r) when the fleet stops, or by the sweep of a
+   * later fleet if this process dies first. Its tmux servers run on hosts through FakeHost.newSessionAs().
+   */
+  addUser(base: string): Promise<FleetUser>;
+  readonly users: readonly FleetUser[];
   /** Stop every sshd and tmux server of the fleet and remove its files. Idempotent. */
   stop(): Promise<void>;
 }
@@ -154,6 +193,13 @@ export interface StartFleetOptions {
    */
   pidNamespace?: boolean;
   /**
+   * Also give each host its own mount namespace with a private tmpfs on /tmp (the fleet's own directory bound back
+   * at its path), so the users of FleetUser accounts get their own /tmp/tmux-UID per host, exactly as on separate
+   * machines. Implies pidNamespace. Needs unshare/nsenter (util-linux) and the fleet's directory under /tmp or
+   * outside it (TMPDIR), never /tmp itself.
+   */
+  privateTmp?: boolean;
+  /**
    * Run each host's sshd and tmux server (and so every probe and command run over SSH) at idle CPU priority
    * (SCHED_IDLE): they get only the CPU nothing else wants. The benchmark sets it: on a real fleet the hosts are
    * other machines, and here a hundred of them would otherwise take the measured server's share of the same
@@ -175,6 +221,23 @@ export const AUTO_BASE_INDEX = 10;
 const SSHD = '/usr/sbin/sshd';
 const SETPRIV = '/usr/bin/setpriv';
 const UNSHARE = '/usr/bin/unshare';
+const NSENTER = '/usr/bin/nsenter';
+/** Files in a fleet's directory naming the accounts it created, one per line, for the sweep of dead fleets. */
+const USERS_FILE = 'users';
+/**
+ * Inside a privateTmp host's new namespaces, before sshd: a tmpfs mounted at a staging point, the fleet's directory
+ * bound into it at its own path, then the tmpfs moved onto /tmp (binding after mounting on /tmp would not work:
+ * the old /tmp is hidden by then). Mounts are private (unshare --mount), so nothing is seen outside.
+ */
+const PRIVATE_TMP_SCRIPT = [
+  'set -e',
+  'staging=$1 root=$2 inner=$3',
+  'shift 3',
+  'mount -t tmpfs -o mode=1777,size=256m fleetmon-host-tmp "$staging"',
+  'if [ -n "$inner" ]; then mkdir -p "$staging/$inner"; mount --bind "$root" "$staging/$inner"; fi',
+  'mount --move "$staging" /tmp',
+  'exec "$@"',
+].join('\n');
 const CHRT = '/usr/bin/chrt';
 const LOCK_DIR = '/tmp/fleetmon-fleet-locks';
 const ROOT_PREFIX = 'fleetmon-fleet-';
@@ -489,7 +552,27 @@ function killAndRemoveSync(root: string, listeners: readonly number[] = []): voi
     for (const pid of pids) signal(pid, 'SIGKILL');
     sleepSync(20);
   }
+  removeFleetUsersSync(root);
   rmSync(root, { recursive: true, force: true });
+}
+
+/** userdel -r the accounts the fleet under `root` created (addUser), once their processes are gone. */
+function removeFleetUsersSync(root: string): void {
+  let names: string[];
+  try {
+    names = readFileSync(join(root, USERS_FILE), 'utf8').split('\n');
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!/^fm[0-9a-z]{6}-[a-z][a-z0-9]{0,15}$/.test(name) || getent('passwd', name) === undefined) continue;
+    // Their processes ran inside the hosts' PID namespaces, which died with the sshd's; -f in case one lingers.
+    const uid = getent('passwd', name)?.split(':')[2];
+    spawnSync('userdel', ['-f', '-r', name], { stdio: 'ignore' });
+    // A host without its own /tmp left the user's tmux directory in the machine's; the uid is reused by the next
+    // account, whose tests must not find it there.
+    if (uid && /^\d+$/.test(uid)) rmSync(`/tmp/tmux-${uid}`, { recursive: true, force: true });
+  }
 }
 
 /** Remove the leftovers of fleets whose owner process is gone (a test run killed with SIGKILL). */
@@ -531,6 +614,8 @@ interface Shared {
   sshdConfig: string[];
   startTimeoutMs: number;
   pidNamespace: boolean;
+  privateTmp: boolean;
+  fleetRoot: string;
   idlePriority: boolean;
 }
 
@@ -643,10 +728,15 @@ class HostImpl implements FakeHost {
   async start(): Promise<void> {
     if (this.closed) throw new Error(`fake host ${this.name}: its fleet was stopped`);
     if (this.running) return;
+    const sshd = [SSHD, '-D', '-f', join(this.root, 'sshd_config'), '-E', this.logPath];
     const sshdArgs = [
       ...(this.shared.idlePriority ? [CHRT, '--idle', '0'] : []),
-      ...(this.shared.pidNamespace ? [UNSHARE, '--pid', '--fork', '--mount-proc', '--kill-child', '--'] : []),
-      SSHD, '-D', '-f', join(this.root, 'sshd_config'), '-E', this.logPath,
+      ...(this.shared.privateTmp
+        ? [UNSHARE, '--pid', '--fork', '--mount', '--mount-proc', '--kill-child', '--', '/bin/sh', '-c', PRIVATE_TMP_SCRIPT, 'fleetmon-host', ...this.privateTmpArgs()]
+        : this.shared.pidNamespace
+          ? [UNSHARE, '--pid', '--fork', '--mount-proc', '--kill-child', '--']
+          : []),
+      ...sshd,
     ];
     // pdeathsig: if the test process dies without running any hook, the kernel kills the listener and the address
     // is free again.
@@ -686,8 +776,56 @@ class HostImpl implements FakeHost {
     );
   }
 
+  /** Staging mount point, the fleet directory, and its path below /tmp (empty when it is not under /tmp). */
+  private privateTmpArgs(): string[] {
+    const staging = join(this.root, 'private-tmp');
+    mkdirSync(staging, { recursive: true, mode: 0o755 });
+    const root = this.shared.fleetRoot;
+    const inner = root.startsWith('/tmp/') ? root.slice('/tmp/'.length) : '';
+    return [staging, root, inner];
+  }
+
   async stop(): Promise<void> {
     await stopSshds([this]);
+  }
+
+  get nsPid(): number | undefined {
+    const pid = this.child?.pid;
+    if (!this.shared.privateTmp || !this.running || pid === undefined) return undefined;
+    // The listener's child is the namespace's init (the shell that exec'd sshd). Under chrt/setpriv the pid is
+    // the same process (they exec), so unshare is `pid` itself.
+    for (const [p, ppid] of processTable()) if (ppid === pid) return p;
+    return undefined;
+  }
+
+  runAs(user: FleetUser, argv: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<RunResult> {
+    if (!this.shared.privateTmp) throw new Error('runAs needs a fleet started with privateTmp: true');
+    const ns = this.nsPid;
+    if (ns === undefined) throw new Error(`fake host ${this.name} is not running`);
+    if (argv.length === 0) throw new Error('runAs: empty argv');
+    const env = { HOME: user.home, USER: user.name, LOGNAME: user.name, SHELL: '/bin/sh', PATH: this.env.PATH as string, ...opts.env };
+    const args = ['--target', String(ns), '--pid', '--mount', '--', SETPRIV, '--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', ...argv];
+    return run(NSENTER, args, { env, cwd: '/', timeoutMs: opts.timeoutMs ?? 10_000 });
+  }
+
+  runAsRoot(argv: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+    if (!this.shared.privateTmp) throw new Error('runAsRoot needs a fleet started with privateTmp: true');
+    const ns = this.nsPid;
+    if (ns === undefined) throw new Error(`fake host ${this.name} is not running`);
+    if (argv.length === 0) throw new Error('runAsRoot: empty argv');
+    const env = { HOME: '/root', USER: 'root', LOGNAME: 'root', PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+    return run(NSENTER, ['--target', String(ns), '--pid', '--mount', '--', ...argv], { env, cwd: '/', timeoutMs: opts.timeoutMs ?? 10_000, input: opts.input });
+  }
+
+  tmuxAs(user: FleetUser, args: string[], opts: TmuxSocketOptions = {}): Promise<RunResult> {
+    const socket = opts.socketPath !== undefined ? ['-S', opts.socketPath] : opts.socketName !== undefined ? ['-L', opts.socketName] : [];
+    const env: Record<string, string> = opts.tmuxTmpdir !== undefined ? { TMUX_TMPDIR: opts.tmuxTmpdir } : {};
+    return this.runAs(user, [this.shared.tmuxBin, ...socket, ...args], { env });
+  }
+
+  async newSessionAs(user: FleetUser, name: string, command?: string[], opts: TmuxSocketOptions = {}): Promise<void> {
+    const r = await this.tmuxAs(user, ['new-session', '-d', '-s', name, ...(command ?? [])], opts);
+    if (r.code !== 0) throw new Error(`tmux new-session -s ${JSON.stringify(name)} as ${user.name} on ${this.name} exited ${r.code}: ${r.stderr.trim()}`);
   }
 
   /** For stopSshds: hand over the child and forget it. */
@@ -826,6 +964,22 @@ class FleetImpl implements Fleet {
     return join(this.account.home, '.ssh', 'authorized_keys');
   }
 
+  users: FleetUser[] = [];
+
+  async addUser(base: string): Promise<FleetUser> {
+    if (this.destroyed) throw new Error('addUser: the fleet was stopped');
+    if (!/^[a-z][a-z0-9]{0,15}$/.test(base)) throw new Error(`addUser: base name must be [a-z][a-z0-9]{0,15}, not ${JSON.stringify(base)}`);
+    // fm + 6 random base-36 characters: unique per run, and recognisably a fleet's (the sweep removes only these).
+    const name = `fm${randomBytes(4).readUInt32BE(0).toString(36).padStart(6, '0').slice(-6)}-${base}`;
+    // Recorded before it exists, so a crash between useradd and the push still leaves a trace for the sweep.
+    writeFileSync(join(this.root, USERS_FILE), `${name}\n`, { flag: 'a', mode: 0o644 });
+    await mustRun('useradd', ['-m', '-s', '/bin/sh', '-p', '*', '-c', `fleetmon test fleet ${this.root}`, name]);
+    const f = (getent('passwd', name) ?? '').split(':');
+    const user = { base, name, uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? `/home/${name}` };
+    this.users.push(user);
+    return user;
+  }
+
   host(name: string): FakeHost {
     const h = this.hosts.find((x) => x.name === name);
     if (!h) throw new Error(`no fake host named ${name}`);
@@ -938,7 +1092,9 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
       tmuxWrapperTemplate: readFileSync(join(HERE, 'tmux-wrapper.sh'), 'utf8'),
       sshdConfig: opts.sshdConfig ?? [],
       startTimeoutMs: opts.startTimeoutMs ?? 15_000,
-      pidNamespace: opts.pidNamespace === true,
+      pidNamespace: opts.pidNamespace === true || opts.privateTmp === true,
+      privateTmp: opts.privateTmp === true,
+      fleetRoot: root,
       idlePriority: opts.idlePriority === true,
     };
     fleet.hosts = specs.map((spec, i) => {

@@ -101,7 +101,7 @@ test('the GPU host shows the H100 and which session holds its memory', async () 
   assert.equal(train.gpu_memory_mb, 21130);
   assert.deepEqual(
     g.processes.map((p) => p.session_id).sort(),
-    ['gpu0:eval run #2', 'gpu0:train-llama'],
+    [`gpu0:${fleet.user}:eval run #2`, `gpu0:${fleet.user}:train-llama`],
   );
   const cpu1 = await host('cpu1');
   assert.equal(cpu1.has_gpu, false);

@@ -15,12 +15,16 @@ the service account exists (no password, shell /bin/sh); the probe and the force
 /usr/local/lib/fleetmon (root-owned); the key is in the account's authorized_keys as
 restrict,command="/usr/local/lib/fleetmon/gate" inside a marked block, in a root-owned ~/.ssh. It then logs in
 with the key (when the private key is at hand) and checks that the gate answers and refuses everything else.
+With --all-users it also installs the root helper tmux-all-users there and /etc/sudoers.d/fleetmon (checked with
+visudo -cf first), which lets the service account run that helper and nothing else: the monitor then sees every
+user's tmux sessions. Without it, or where sudo is missing, the monitor sees its own account's sessions and says so.
 Each host's SSH host key fingerprint is printed and, with --config, pinned in that hosts.yml (comments kept).
 Re-running changes nothing; a host whose key no longer matches its pin is refused.`;
   static override examples = [
     '<%= config.bin %> keys deploy --key /var/lib/fleetmon/ssh/id_ed25519.pub --config /etc/fleetmon/hosts.yml gpu1 gpu2',
     '<%= config.bin %> keys deploy --from-server http://10.0.0.5:8080 --admin-user alice --identity ~/.ssh/id_ed25519 10.0.0.21',
     '<%= config.bin %> keys deploy --key fleet.pub --dry-run gpu1:2222',
+    '<%= config.bin %> keys deploy --key fleet.pub --all-users gpu1 gpu2',
   ];
   static override strict = false;
   static override args = {
@@ -39,6 +43,11 @@ Re-running changes nothing; a host whose key no longer matches its pin is refuse
     'lib-dir': Flags.string({ env: 'FLEETMON_LIB_DIR', default: DEFAULT_LIB_DIR, description: 'where the gate and the probe are installed on the hosts' }),
     from: Flags.string({ env: 'FLEETMON_KEY_FROM', description: 'limit the key to these source addresses (authorized_keys from="…")' }),
     concurrency: Flags.integer({ env: 'FLEETMON_CONCURRENCY', default: 4, min: 1, max: 64, description: 'hosts set up at the same time' }),
+    'all-users': Flags.boolean({
+      env: 'FLEETMON_ALL_USERS',
+      default: false,
+      description: "also install the root helper and /etc/sudoers.d/fleetmon, so the monitor sees every user's tmux sessions (not only its own account's)",
+    }),
     'dry-run': Flags.boolean({ env: 'FLEETMON_DRY_RUN', default: false, description: 'show what would change, change nothing' }),
     probe: Flags.string({ env: 'FLEETMON_PROBE_SCRIPT', hidden: true, description: 'install this probe script instead of the shipped one (development)' }),
     timeout: Flags.integer({ env: 'FLEETMON_SSH_TIMEOUT', default: 15, min: 1, max: 600, description: 'seconds to connect, and per command ×4' }),
@@ -73,6 +82,7 @@ Re-running changes nothing; a host whose key no longer matches its pin is refuse
       ...(flags.from !== undefined ? { from: flags.from } : {}),
       ...(flags.config !== undefined ? { configFile: flags.config } : {}),
       ...(flags.probe !== undefined ? { probeScript: readProbe(flags.probe) } : {}),
+      allUsers: flags['all-users'],
       concurrency: flags.concurrency,
       dryRun: flags['dry-run'],
       renderer: chooseRenderer(this.jsonEnabled()),
@@ -92,6 +102,7 @@ Re-running changes nothing; a host whose key no longer matches its pin is refuse
       const what = h.ok ? (changed.length ? `${r.dryRun ? 'would change' : 'changed'}: ${changed.join(', ')}` : 'nothing to change') : `FAILED: ${h.error?.message ?? h.verify?.detail}`;
       this.say(`${h.ok ? '✔' : '✖'} ${h.host}:${h.port}  ${what}`);
       if (h.verify && h.ok) this.say(`    verify: ${h.verify.detail}`);
+      if (h.sessionsScope) this.say(`    sessions: ${h.sessionsScope.scope === 'all-users' ? "every user's" : 'the service account\'s own only'}`);
       for (const w of h.warnings) this.say(`    note: ${w}`);
     }
     const pinned = r.hosts.filter((h) => h.hostKey);

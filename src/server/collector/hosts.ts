@@ -15,6 +15,8 @@ export interface TransportFactoryOptions {
   log: Logger;
   /** The probe script (default: the packaged probe.sh). */
   probe?: string;
+  /** Local hosts list every user's tmux sessions when the server runs as root (serve without a configuration). */
+  localAllUsers?: boolean;
 }
 
 /** Read once at start: a missing file is a configuration error now, not a refusal of every host later. */
@@ -35,7 +37,7 @@ export function transportFactory(opts: TransportFactoryOptions): (h: HostConfig)
   const knownHosts = config.ssh.known_hosts ? { path: config.ssh.known_hosts, text: readKnownHosts(config.ssh.known_hosts) } : null;
   const trust = { known: opts.known, knownHosts, acceptUnknown: config.ssh.accept_unknown_host_keys, now: opts.now, log: opts.log };
   return (h) => {
-    if (h.transport === 'local') return new LocalTransport(probe);
+    if (h.transport === 'local') return new LocalTransport(probe, { allUsers: opts.localAllUsers === true });
     const { ssh } = config;
     return new SshTransport(
       {

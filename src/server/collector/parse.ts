@@ -438,3 +438,83 @@ export function parseGpuApps(text: string, fields: readonly string[] = GPU_APP_F
 export function round1(n: number): number {
   return Math.round(n * 10) / 10;
 }
+
+/** One tmux server the root helper found (tmux-all-users list): its owner, socket, tmux's exit status, its lines. */
+export interface TmuxServer {
+  uid: number;
+  user: string;
+  /** tmux's exit status for this server; 124 when it did not answer within the helper's deadline. */
+  rc: number;
+  socket: string;
+  sessions: TmuxSession[];
+  panes: TmuxPane[];
+}
+
+/** What a host can see: every user's tmux servers (the helper answered), or only the service account's, and why. */
+export interface SessionsScope {
+  scope: 'all-users' | 'own-account';
+  reason: string | null;
+}
+
+/**
+ * The probe's "tmuxusers" section (sent only when the collector asks with USERS = users): "scope all-users" then
+ * "T|UID|USER|RC|SOCKET" per server followed by that server's S| and P| lines, or "scope own-account REASON".
+ * An answer without the section (an older probe) is the own-account scope, saying so.
+ */
+export function parseTmuxUsers(text: string | undefined): { scope: SessionsScope; servers: TmuxServer[] } {
+  if (text === undefined) return { scope: { scope: 'own-account', reason: 'the probe on this host is older than the all-users protocol' }, servers: [] };
+  const lines = text.split('\n');
+  const first = lines[0] ?? '';
+  if (first !== 'scope all-users') {
+    const reason = first.startsWith('scope own-account') ? first.slice('scope own-account'.length).trim() : 'no scope line from the probe';
+    return { scope: { scope: 'own-account', reason: reason || null }, servers: [] };
+  }
+  const servers: TmuxServer[] = [];
+  let block: string[] = [];
+  let head: Omit<TmuxServer, 'sessions' | 'panes'> | null = null;
+  const flush = () => {
+    if (head) servers.push({ ...head, ...parseTmux(block.join('\n')) });
+    block = [];
+  };
+  for (const line of lines.slice(1)) {
+    if (line.startsWith('T|')) {
+      flush();
+      const f = splitN(line.slice(2), '|', 4);
+      const [uid, user, rc, socket] = f as [string, string, string, string];
+      head = f.length === 4 && /^\d+$/.test(uid) && /^\d+$/.test(rc) && socket.startsWith('/') ? { uid: Number(uid), user, rc: Number(rc), socket } : null;
+    } else if (head) {
+      block.push(line);
+    }
+  }
+  flush();
+  return { scope: { scope: 'all-users', reason: null }, servers };
+}
+
+/** The probe's "gpuprocs" lines: "PID|UID|CMDLINE" (command line bounded by the probe, NULs as spaces). */
+export interface GpuProcess {
+  pid: number;
+  uid: number | null;
+  cmdline: string;
+}
+
+export function parseGpuProcs(text: string | undefined): GpuProcess[] {
+  const out: GpuProcess[] = [];
+  for (const line of (text ?? '').split('\n')) {
+    const f = splitN(line, '|', 3);
+    if (f.length !== 3 || !/^\d+$/.test(f[0]!)) continue;
+    out.push({ pid: Number(f[0]), uid: /^\d+$/.test(f[1]!) ? Number(f[1]) : null, cmdline: f[2]!.trimEnd().slice(0, 512) });
+  }
+  return out;
+}
+
+/**
+ * The tmux socket options that reach this server from a login as its owner: none for the default socket
+ * /tmp/tmux-UID/default, `-L NAME` for another name in that directory, else `-S PATH` (TMUX_TMPDIR or -S: the
+ * owner's login need not have the same TMUX_TMPDIR, so the full path is the one that always works).
+ */
+export function tmuxSocketArgs(uid: number, socket: string): string[] {
+  const dir = `/tmp/tmux-${uid}/`;
+  if (socket === `${dir}default`) return [];
+  if (socket.startsWith(dir) && !socket.slice(dir.length).includes('/')) return ['-L', socket.slice(dir.length)];
+  return ['-S', socket];
+}

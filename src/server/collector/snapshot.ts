@@ -17,6 +17,10 @@ import {
   parsePidStats,
   parseProcStat,
   parseTmux,
+  parseTmuxUsers,
+  tmuxSocketArgs,
+  type TmuxPane,
+  type TmuxSession,
   parseUptime,
   round1,
   type NetCounters,
@@ -76,8 +80,12 @@ export function tmuxTarget(name: string, tmuxId: string): string {
   return name.startsWith('$') ? tmuxId : `=${name}`;
 }
 
-export function attachCommand(user: string, address: string, port: number, session: string, tmuxId: string): string {
-  const remote = shJoin(['tmux', 'attach', '-t', tmuxTarget(session, tmuxId)]);
+/**
+ * `ssh USER@HOST -t 'tmux attach -t =NAME'`; for another user's server USER is its owner and `socketArgs`
+ * (tmuxSocketArgs: -L NAME or -S PATH) come before the command when the socket is not the default one.
+ */
+export function attachCommand(user: string, address: string, port: number, session: string, tmuxId: string, socketArgs: readonly string[] = []): string {
+  const remote = shJoin(['tmux', ...socketArgs, 'attach', '-t', tmuxTarget(session, tmuxId)]);
   const portArgs = port === 22 ? [] : ['-p', String(port)];
   return ['ssh', ...portArgs.map(shQuote), shQuote(`${user}@${address}`), '-t', shQuote(remote)].join(' ');
 }
@@ -269,12 +277,7 @@ function tmuxSessions(
   const { procs, hostNow } = proc;
   const gpuMemByPid = new Map<number, number>();
   for (const a of gpuApps) gpuMemByPid.set(a.pid, (gpuMemByPid.get(a.pid) ?? 0) + (a.usedMemoryMb ?? 0));
-  const tmuxRc = response.exitCodes.get('tmux');
-  const tmuxText = response.sections.get('tmux') ?? '';
-  const { sessions: tmuxSessions, panes } = parseTmux(tmuxText);
-  if (tmuxRc !== undefined && tmuxRc !== 0 && !isNoTmuxServer(tmuxText) && tmuxRc !== 127) {
-    problems.push(`tmux failed (exit ${tmuxRc}): ${firstLine(tmuxText)}`);
-  }
+  const servers = tmuxServers(input, problems);
   const children = new Map<number, PidStat[]>();
   const byPid = new Map<number, PidStat>();
   for (const p of procs) {
@@ -285,7 +288,8 @@ function tmuxSessions(
   }
   const pageMb = response.pageSize / (1024 * 1024);
   const sessionOfPid = new Map<number, string>();
-  const sessions: Session[] = tmuxSessions.map((s) => {
+  const sessions: Session[] = servers.flatMap((server) => server.sessions.map((s) => {
+    const { panes, user } = server;
     const id = `${input.hostName}:${s.name}`;
     const panePids = panes.filter((p) => p.sessionId === s.sessionId).map((p) => p.pid);
     const tree = descendants(panePids, byPid, children);
@@ -297,7 +301,9 @@ function tmuxSessions(
       rss_mb: round1(p.rssPages * pageMb),
       gpu_memory_mb: gpuMemByPid.get(p.pid) ?? 0,
     }));
-    for (const p of processes) sessionOfPid.set(p.pid, id);
+    const fleetmonId = `${input.hostName}:${user}:${s.name}`;
+    // By the unique fleetmon_id: two users may hold sessions of one name on a host.
+    for (const p of processes) sessionOfPid.set(p.pid, fleetmonId);
     const cpuKnown = processes.map((p) => p.cpu_percent).filter((c): c is number => c !== null);
     const attached = s.attachedClients > 0;
     const detachedSince = Math.max(s.created, s.lastAttached ?? 0);
@@ -307,6 +313,7 @@ function tmuxSessions(
     return {
       id,
       host: input.hostName,
+      user,
       name: s.name,
       created: iso(s.created * 1000)!,
       last_activity: iso(s.activity === null ? null : s.activity * 1000),
@@ -317,19 +324,40 @@ function tmuxSessions(
       cpu_percent: processes.length === 0 || cpuKnown.length === 0 ? null : round1(cpuKnown.reduce((a, b) => a + b, 0)),
       memory_mb: round1(tree.reduce((a, p) => a + p.rssPages * pageMb, 0)),
       gpu_memory_mb: processes.reduce((a, p) => a + p.gpu_memory_mb, 0),
-      fleetmon_id: `${input.hostName}:${input.sshUser}:${s.name}`,
-      user: input.sshUser,
+      fleetmon_id: fleetmonId,
       created_epoch: s.created,
       last_attached_at: iso(s.lastAttached === null ? null : s.lastAttached * 1000),
       attached_clients: s.attachedClients,
       detached_hours: detachedHours,
       pane_pids: panePids,
       process_count: processes.length,
-      attach_command: attachCommand(input.sshUser, input.address, input.sshPort, s.name, s.sessionId),
+      attach_command: attachCommand(user, input.address, input.sshPort, s.name, s.sessionId, server.uid === undefined ? [] : tmuxSocketArgs(server.uid, server.socket)),
       processes,
+      ...(server.uid !== undefined ? { owner_uid: server.uid, socket: server.socket } : {}),
     } satisfies Session;
-  });
+  }));
   return { sessions, sessionOfPid };
+}
+
+/**
+ * The tmux servers of this poll: every user's, when the host's all-users helper answered (the "tmuxusers"
+ * section, scope all-users), else the service account's own ("tmux" section) under the login user's name.
+ */
+function tmuxServers(input: SnapshotInput, problems: string[]): Array<{ user: string; uid?: number; socket: string; sessions: TmuxSession[]; panes: TmuxPane[] }> {
+  const { response } = input;
+  const users = response.sections.has('tmuxusers') ? parseTmuxUsers(response.sections.get('tmuxusers')) : null;
+  if (users?.scope.scope === 'all-users') {
+    for (const s of users.servers) {
+      if (s.rc !== 0 && s.sessions.length === 0) problems.push(`tmux server ${s.socket} of ${s.user} did not answer (exit ${s.rc})`);
+    }
+    return users.servers.map((s) => ({ user: s.user, uid: s.uid, socket: s.socket, sessions: s.sessions, panes: s.panes }));
+  }
+  const tmuxRc = response.exitCodes.get('tmux');
+  const tmuxText = response.sections.get('tmux') ?? '';
+  if (tmuxRc !== undefined && tmuxRc !== 0 && !isNoTmuxServer(tmuxText) && tmuxRc !== 127) {
+    problems.push(`tmux failed (exit ${tmuxRc}): ${firstLine(tmuxText)}`);
+  }
+  return [{ user: input.sshUser, socket: '', ...parseTmux(tmuxText) }];
 }
 
 /** Each GPU's compute processes, with the session each belongs to (when one does). */

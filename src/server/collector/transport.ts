@@ -12,6 +12,7 @@ import { FleetmonError, errorMessage } from '../../core/errors.js';
 import { shQuote } from '../../core/shell-quote.js';
 import { ProbeChannel } from '../../protocol/probe-channel.js';
 import { gateProbeCommand } from '../../protocol/gate-protocol.js';
+import { helperScriptPath } from '../../paths.js';
 import { connectSsh, type HostKeyRefusal } from '../../ssh/connect.js';
 import { knownHostsName } from '../../ssh/known-hosts.js';
 import type { ExecResult } from '../../ssh/remote-shell.js';
@@ -28,11 +29,17 @@ export interface Transport {
 export class LocalTransport implements Transport {
   readonly kind = 'local' as const;
   private current: ProbeChannel | null = null;
-  constructor(private readonly probeScript: string) {}
+  /** allUsers: as root, the probe runs the shipped all-users helper directly (serve without a configuration). */
+  constructor(
+    private readonly probeScript: string,
+    private readonly opts: { allUsers?: boolean } = {},
+  ) {}
 
   async channel(): Promise<ProbeChannel> {
     if (this.current?.alive) return this.current;
-    const child = spawn('sh', ['-c', this.probeScript, 'fleetmon-probe'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // As root, the shipped helper lists every user's tmux servers (the probe runs it directly, no sudo).
+    const env = this.opts.allUsers === true && process.getuid?.() === 0 && existsSync(helperScriptPath) ? { ...process.env, FLEETMON_HELPER: helperScriptPath } : process.env;
+    const child = spawn('sh', ['-c', this.probeScript, 'fleetmon-probe'], { stdio: ['pipe', 'pipe', 'pipe'], env });
     this.current = new ProbeChannel({
       stdin: child.stdin,
       stdout: child.stdout,

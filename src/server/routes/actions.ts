@@ -77,8 +77,10 @@ export const killRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const kill = async (req: FastifyRequest, reply: FastifyReply, session: Session, target: string) => {
     const outcome = await monitor.killSession(session);
     if (!outcome) return reply.code(404).send({ error: `no host named '${session.host}'` });
-    record(req, 'kill', target, outcome.result, outcome.detail);
-    req.log.info({ session: session.id, result: outcome.result }, 'session kill');
+    // The id names the owner already; an all-users session's audit line also says whose server it was (uid).
+    const owner = session.owner_uid !== undefined ? `owner ${session.user} (uid ${session.owner_uid})` : null;
+    record(req, 'kill', target, outcome.result, [owner, outcome.detail].filter((x) => x).join(': ') || null);
+    req.log.info({ session: session.id, owner: session.user, result: outcome.result }, 'session kill');
     if (outcome.result === 'killed') return { result: 'killed' as const, detail: outcome.detail, session };
     if (outcome.result === 'gone') return reply.code(409).send({ error: `not killed: ${outcome.detail}` });
     return reply.code(502).send({ error: `kill failed on ${session.host}: ${outcome.detail}` });

@@ -112,9 +112,9 @@ test('GPU panel: the H100 reading with its processes mapped to sessions', () => 
   assert.deepEqual(
     g?.processes.map((p) => [p.pid, p.session_id]),
     [
-      [407, 'h100:train-llama'],
-      [411, 'h100:train-llama'],
-      [418, 'h100:eval run #2'],
+      [407, 'h100:fleetmon:train-llama'],
+      [411, 'h100:fleetmon:train-llama'],
+      [418, 'h100:fleetmon:eval run #2'],
     ],
   );
 });

@@ -247,7 +247,7 @@ export function tabCounts(hosts) {
 
 /** GPU processes with the name of the tmux session each belongs to (null when it belongs to none we know). */
 export function gpuProcessRows(gpu, sessions) {
-  const byId = new Map(sessions.map((s) => [s.id, s.name]));
+  const byId = new Map(sessions.map((s) => [s.fleetmon_id, s.name]));
   return [...gpu.processes]
     .sort((a, b) => (b.memory_mb ?? 0) - (a.memory_mb ?? 0) || a.pid - b.pid)
     .map((p) => ({
