@@ -23,6 +23,7 @@ it once. A second run changes nothing.`;
     yes: Flags.boolean({ char: 'y', summary: 'Apply without asking.' }),
     'address-timeout': durationFlag({ summary: 'Deadline for eth0 to get an IPv4 address.', env: 'FLEETMON_LXC_ADDRESS_TIMEOUT', default: 5 * 60_000, defaultHelp: async () => '5m' }),
     'ssh-timeout': durationFlag({ summary: 'Deadline for SSH to answer.', env: 'FLEETMON_LXC_SSH_TIMEOUT', default: 5 * 60_000, defaultHelp: async () => '5m' }),
+    'poll-timeout': durationFlag({ summary: 'Deadline for the monitor to poll every host at the end.', env: 'FLEETMON_UP_POLL_TIMEOUT', default: 3 * 60_000, defaultHelp: async () => '3m' }),
   };
 
   async run(): Promise<DeployApplyResult> {
@@ -38,6 +39,7 @@ it once. A second run changes nothing.`;
     try {
       result = await applyDeploy(fleet, spec, {
         ...ports,
+        pollTimeoutMs: flags['poll-timeout'],
         lxc: { clock: realClock, probeSsh: probeSshBanner, renderer, timeouts: { taskMs: flags['task-timeout'], addressMs: flags['address-timeout'], sshMs: flags['ssh-timeout'] }, warn },
         confirm: async (plan) => {
           for (const line of describeDeployPlan(plan)) this.say(line);
@@ -56,6 +58,7 @@ it once. A second run changes nothing.`;
       for (const r of result.revoked) this.say(`${r.ok ? '✔' : '✖'} key revoked on ${r.host}${r.removed ? '' : ' (was not there)'}`);
       for (const n of result.notChanged) this.say(`! not changed (Proxmox cannot change it in place): ${n}`);
       if (result.restarted) this.say(`monitor configuration: ${result.configChanges.length} change(s), restarted once`);
+      for (const h of result.polled ?? []) this.say(`  ${h.name}: ${h.status}`);
       this.say('Applied.');
     }
     return result;

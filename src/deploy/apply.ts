@@ -19,6 +19,8 @@ import { desiredMonitorConfig, diffMonitorConfig, type ConfigChange } from './mo
 import { planDeploy, reachableSpec, type DeployFacts, type DeployPlan } from './plan.js';
 
 export interface ApplyPorts extends DeployPorts {
+  /** How long to wait for the monitor to poll every host at the end (default 3 minutes). */
+  pollTimeoutMs?: number;
   lxc: Omit<LxcApplyDeps, 'client' | 'dryRun'>;
   /** Asked with the plan, before anything changes; false stops with nothing done. */
   confirm?: (plan: DeployPlan) => Promise<boolean>;
@@ -33,6 +35,8 @@ export interface DeployApplyResult {
   revoked: { host: string; ok: boolean; removed: boolean; detail?: string }[];
   configChanges: ConfigChange[];
   restarted: boolean;
+  /** What the monitor reports once it has polled every host (when it could be asked). */
+  polled?: { name: string; status: string; detail?: string }[];
   /** What Proxmox cannot change in place, left as it is. */
   notChanged: string[];
   ok: boolean;
@@ -122,6 +126,10 @@ export async function applyDeploy(fleet: FleetFile, spec: LxcSpec, ports: ApplyP
       await monitor.writeConfig(wanted);
       await monitor.provision(false); // sees the changed file: restarts the service once and waits for /health
       result.restarted = true;
+    }
+    if (monitor.waitPolled) {
+      note('waiting until the monitor has polled every host');
+      result.polled = await monitor.waitPolled(ports.pollTimeoutMs ?? 3 * 60_000);
     }
   } finally {
     monitor.close();

@@ -25,6 +25,11 @@ export interface MonitorPort {
   provision(dryRun: boolean): Promise<{ items: { id: string; title: string; change: boolean; detail: string }[]; publicKey: string | null }>;
   readConfig(): Promise<string | undefined>;
   writeConfig(text: string): Promise<void>;
+  /**
+   * Waits until the running monitor has polled every host (online or degraded) and returns what it reports; absent
+   * where there is no server to ask (tests of the key stages).
+   */
+  waitPolled?(timeoutMs: number): Promise<{ name: string; status: string; detail?: string }[]>;
   close(): void;
 }
 

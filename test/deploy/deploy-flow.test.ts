@@ -170,6 +170,23 @@ ${hosts.map((i) => `  - {name: h${i}, address: ${ADDRESSES[i]}, gpu: false}`).jo
     assert.equal((await plan(load([0, 1]))).changed, false);
   });
 
+  test("drift: the monitor's key removed from a host and its configuration edited by hand — plan shows both, apply puts them back", async () => {
+    const keysFile = `/home/${ACCOUNT}/.ssh/authorized_keys`;
+    writeFileSync(keysFile, authorizedKeys().replace(/# >>> fleetmon managed key[\s\S]*# <<< fleetmon managed key\n?/, ''));
+    writeFileSync(monitorFile, readFileSync(monitorFile, 'utf8').replace('gpu_temp_warning: 85', 'gpu_temp_warning: 70'));
+    const p = await plan(load([0, 1]));
+    // One account database on this machine: both "hosts" lost the key.
+    assert.deepEqual(p.hosts.map((h) => [h.name, h.action, h.changes.map((c) => c.id)]), [['h0', 'deploy', ['authorized-key']], ['h1', 'deploy', ['authorized-key']]]);
+    assert.deepEqual(p.monitorConfig.changes, [{ key: 'alerts.gpu_temp_warning', current: '70', wanted: '85' }]);
+    const before = provisions.length;
+    const r = await apply(load([0, 1]));
+    assert.ok(r.deployed.every((d) => d.ok));
+    assert.ok(authorizedKeys().includes(BLOCK_BEGIN));
+    assert.equal(parseConfigText(readFileSync(monitorFile, 'utf8'), 'hosts.yml').alerts.gpu_temp_warning, 85);
+    assert.equal(provisions.length, before + 2, 'provision, then one restart for the rewritten configuration');
+    assert.equal((await plan(load([0, 1]))).changed, false);
+  });
+
   test('a host added: apply deploys only that host', async () => {
     const before = provisions.length;
     const r = await apply(load([0, 1, 2]));
