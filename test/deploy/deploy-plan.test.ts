@@ -223,3 +223,14 @@ test("discover's file is a valid fleet.yml listing the guests with an address (n
   assert.equal(f.proxmox.node, 'pve');
   assert.deepEqual(f.hosts.map((h) => [h.name, h.address, h.admin]), [['gpu-vm', '10.0.0.9', 'root']]);
 });
+
+test("the README's fleet.yml example is a valid fleet.yml", async () => {
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
+  const block = /```yaml\n# fleet\.yml\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(block, 'README has a fleet.yml example');
+  const f = parseFleetText(block, 'README fleet.yml');
+  assert.deepEqual(f.hosts.map((h) => [h.name, h.admin, h.port, h.all_users]), [['gpu1', 'root', 22, false], ['gpu2', 'alice', 22, true], ['build', 'root', 2222, false]]);
+  assert.equal(f.monitor.notifications.channels[0]?.type, 'ntfy');
+});
