@@ -118,8 +118,7 @@ export async function applyDeploy(fleet: FleetFile, spec: LxcSpec, ports: ApplyP
     // 5. The monitor's configuration, written once, the service restarted once. A host whose deploy failed keeps
     //    its old entry (or gets none): the monitor is not told about a key that is not there.
     const failed = new Set(result.deployed.filter((d) => !d.ok).map((d) => d.host));
-    const reached = { ...fleet, hosts: fleet.hosts.filter((h) => !failed.has(`${h.address}:${h.port}`)) };
-    const wanted = desiredMonitorConfig(original, reached, pins);
+    const wanted = desiredMonitorConfig(original, fleet, pins, { leaveAlone: failed });
     result.configChanges = diffMonitorConfig(original, wanted);
     if (result.configChanges.length) {
       note('updating the monitor configuration and restarting it');

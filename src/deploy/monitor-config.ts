@@ -35,7 +35,15 @@ const sameTarget = (a: { address: string; port: number }, b: { address: string; 
  * The file fleet.yml wants, from the current text. `pins` are the host keys seen per `address:port` (from the
  * hosts themselves); a host without a pin yet keeps the one the file has.
  */
-export function desiredMonitorConfig(currentText: string, fleet: FleetFile, pins: Map<string, string>, fileName = 'hosts.yml'): string {
+export function desiredMonitorConfig(
+  currentText: string,
+  fleet: FleetFile,
+  pins: Map<string, string>,
+  o: { fileName?: string; leaveAlone?: Set<string> } = {},
+): string {
+  const fileName = o.fileName ?? 'hosts.yml';
+  // `address:port` of hosts whose entry stays as it is (their deploy failed: not added, not changed, not removed).
+  const leaveAlone = o.leaveAlone ?? new Set<string>();
   const current = parseConfigText(currentText, fileName);
   const doc = parseDocument(currentText);
   if (doc.contents === null) doc.contents = doc.createNode({}) as never;
@@ -78,6 +86,7 @@ export function desiredMonitorConfig(currentText: string, fleet: FleetFile, pins
   });
   const flow = entries()[0]?.flow ?? true;
   for (const h of fleet.hosts) {
+    if (leaveAlone.has(`${h.address}:${h.port}`)) continue;
     const pin = pins.get(`${h.address}:${h.port}`);
     let entry = entries().find((e) => sameTarget(h, entryTarget(e))) ?? entries().find((e) => scalar(e, 'name') === h.name);
     if (!entry) {
@@ -108,15 +117,24 @@ function normalChannels(channels: unknown[]): unknown {
   return JSON.parse(JSON.stringify(channels)) as unknown;
 }
 
-/** What differs between two hosts.yml texts, as keys a person can read (`alerts.gpu_temp_warning`, `hosts: + gpu3`). */
+/**
+ * What differs between two hosts.yml texts, as keys a person can read (`alerts.gpu_temp_warning`, `hosts: + gpu3`).
+ * Notification channels are shown by name only: their URLs and settings may hold keys (hosts.yml's errors never
+ * echo them either).
+ */
 export function diffMonitorConfig(currentText: string, wantedText: string): ConfigChange[] {
   if (currentText === wantedText) return [];
   const a = parseConfigText(currentText, 'hosts.yml (current)');
   const b = parseConfigText(wantedText, 'hosts.yml (wanted)');
   const out: ConfigChange[] = [];
   const show = (v: unknown) => (v === undefined ? '(unset)' : typeof v === 'string' ? v : JSON.stringify(v));
+  const names = (v: unknown) => (Array.isArray(v) ? v.map((c) => String((c as { name?: unknown }).name)).join(', ') || '(none)' : '(none)');
   const walk = (x: unknown, y: unknown, path: string) => {
     if (isDeepStrictEqual(x, y)) return;
+    if (path === 'notifications.channels') {
+      out.push({ key: path, current: names(x), wanted: names(y) === names(x) ? `${names(y)} (settings differ)` : names(y) });
+      return;
+    }
     if (x && y && typeof x === 'object' && typeof y === 'object' && !Array.isArray(x) && !Array.isArray(y)) {
       for (const k of new Set([...Object.keys(x), ...Object.keys(y)])) walk((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k], path ? `${path}.${k}` : k);
       return;

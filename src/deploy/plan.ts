@@ -68,7 +68,7 @@ export interface DeployPlan {
   };
   provision: { action: 'install' | 'update' | 'ok' | 'unknown'; items: { id: string; detail: string }[]; detail?: string };
   hosts: HostPlan[];
-  monitorConfig: { changes: ConfigChange[]; restart: boolean; detail?: string; text?: string };
+  monitorConfig: { changes: ConfigChange[]; restart: boolean; detail?: string };
   /** Something would change: `plan` exits 2. */
   changed: boolean;
   warnings: string[];
@@ -134,8 +134,13 @@ export function planDeploy(fleet: FleetFile, spec: LxcSpec, facts: DeployFacts):
     const f = facts.hosts?.find((x) => x.address === h.address && x.port === h.port);
     const base = { name: h.name, address: h.address, port: h.port, target: targetOf(h), allUsers: h.all_users };
     if (!f) return { ...base, action: 'deploy', changes: [{ id: 'key', detail: facts.monitor?.publicKey ? 'not checked' : "the monitor's key is made by provision" }] };
-    if (f.error) return { ...base, action: 'deploy', changes: [{ id: 'connect', detail: `${f.error.code}: ${f.error.message}` }] };
-    const changes = f.steps.filter((s) => s.status !== 'unchanged').map((s) => ({ id: s.id, detail: s.detail ?? s.status }));
+    const changes = f.steps.filter((s) => s.status === 'planned').map((s) => ({ id: s.id, detail: s.detail ?? s.status }));
+    if (f.error) {
+      // A dry run stops where a step needs what an earlier planned one makes (the account): that is a change, not an error.
+      const afterPlanned = changes.length > 0 && f.steps.some((s) => s.status === 'failed');
+      changes.push(afterPlanned ? { id: 'rest', detail: 'checked once the steps above are done' } : { id: 'check', detail: `${f.error.code}: ${f.error.message}` });
+      return { ...base, action: 'deploy', changes, ...(f.hostKey ? { hostKey: f.hostKey } : {}) };
+    }
     const pin = pinned.get(`${h.address}:${h.port}`)?.hostKey;
     if (f.hostKey && pin !== f.hostKey) changes.push({ id: 'pin', detail: pin ? `pinned ${pin}, host shows ${f.hostKey}` : `not pinned yet (${f.hostKey})` });
     return { ...base, action: changes.length ? 'deploy' : 'ok', changes, ...(f.hostKey ? { hostKey: f.hostKey } : {}) };
@@ -153,7 +158,8 @@ export function planDeploy(fleet: FleetFile, spec: LxcSpec, facts: DeployFacts):
     const pins = new Map(hosts.filter((h) => h.hostKey).map((h) => [`${h.address}:${h.port}`, h.hostKey!] as const));
     const text = desiredMonitorConfig(currentText, fleet, pins);
     const changes = diffMonitorConfig(currentText, text);
-    monitorConfig = { changes, restart: changes.length > 0, ...(changes.length ? { text } : {}) };
+    // The file itself is not part of the plan: it may hold the API token (server.token) and channel secrets.
+    monitorConfig = { changes, restart: changes.length > 0 };
   } else {
     monitorConfig = { changes: [], restart: container.action === 'create', detail: container.action === 'create' ? 'written by provision, then the fleet added' : 'not read (no monitor yet)' };
   }

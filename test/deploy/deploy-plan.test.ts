@@ -195,8 +195,12 @@ test('a host removed from fleet.yml is revoked and dropped from the monitor; a h
   });
   assert.deepEqual(p.hosts.map((h) => [h.name, h.action]), [['gpu1', 'ok'], ['gpu3', 'deploy'], ['gpu2', 'revoke']]);
   assert.deepEqual(p.monitorConfig.changes.map((c) => c.key).sort(), ['hosts: + gpu3', 'hosts: - gpu2']);
-  const wanted = parseConfigText(p.monitorConfig.text!, 'hosts.yml');
+  assert.equal(JSON.stringify(p).includes('# written by provision'), false, 'the plan carries changes, not the file (it may hold the API token)');
+  const wanted = parseConfigText(desiredMonitorConfig(configText, after, new Map([['10.0.0.1:22', PIN1], ['10.0.0.3:22', PIN2]])), 'hosts.yml');
   assert.deepEqual(wanted.hosts.map((h) => h.name), ['fleetmon', 'gpu1', 'gpu3']);
+  // A host whose deploy failed keeps its entry as it was: neither added nor removed.
+  const kept = parseConfigText(desiredMonitorConfig(configText, before, new Map(), { leaveAlone: new Set(['10.0.0.2:22']) }), 'hosts.yml');
+  assert.equal(kept.hosts.find((h) => h.name === 'gpu2')?.host_key, PIN2);
 });
 
 test('what Proxmox cannot change in place is said, not forced: the plan keeps it and changes the rest', () => {
@@ -205,6 +209,28 @@ test('what Proxmox cannot change in place is said, not forced: the plan keeps it
   assert.deepEqual(p.container.notChanged.map((d) => [d.key, d.current, d.wanted]), [['rootfs.storage', 'ceph', 'local-lvm']]);
   assert.deepEqual(p.container.changes.map((d) => d.key), ['memory']);
   assert.deepEqual(p.container.blockers, []);
+});
+
+test('a new host: the dry run stops after the missing account, which is a change to make, not an error', () => {
+  const f = fleet();
+  const p = planDeploy(f, spec(f), {
+    lxc: lxcFacts({ memory: 1024 }), address: '10.0.0.50', provision: { items: [] },
+    monitor: { configText: MONITOR_YML, publicKey: TEST_KEY },
+    hosts: f.hosts.map((h) => ({
+      name: h.name, address: h.address, port: h.port, hostKey: PIN1,
+      steps: [{ id: 'account', title: 'a', status: 'planned' as const, detail: 'missing' }, { id: 'ssh-dir', title: 's', status: 'failed' as const, error: 'missing' }, { id: 'lib-dir', title: 'l', status: 'not-run' as const }],
+      error: { code: 'ACCOUNT_MISSING', message: 'account fleetmon is missing' },
+    })),
+  });
+  assert.deepEqual(p.hosts[0]!.changes, [{ id: 'account', detail: 'missing' }, { id: 'rest', detail: 'checked once the steps above are done' }]);
+});
+
+test('notification channels that differ are named, never shown (their URLs may hold keys)', () => {
+  const a = 'notifications: {channels: [{name: ops, type: webhook, url: "https://hooks.example.org/SECRET1"}]}\nhosts: []\n';
+  const b = 'notifications: {channels: [{name: ops, type: webhook, url: "https://hooks.example.org/SECRET2"}]}\nhosts: []\n';
+  const changes = diffMonitorConfig(a, b);
+  assert.deepEqual(changes, [{ key: 'notifications.channels', current: 'ops', wanted: 'ops (settings differ)' }]);
+  assert.ok(!JSON.stringify(changes).includes('SECRET'));
 });
 
 test('diffMonitorConfig: the same meaning spelled another way is no change', () => {
