@@ -59,8 +59,9 @@ export async function sshMonitor(o: SshMonitorOptions): Promise<MonitorPort> {
       for (;;) {
         try {
           const hosts = await api.hosts();
-          const report = hosts.map((h) => ({ name: h.name, status: h.status, ...(h.last_error ? { detail: h.last_error } : {}) }));
-          if (hosts.length > 0 && hosts.every((h) => h.status === 'online' || h.status === 'degraded')) return report;
+          // A host not polled yet since the restart reads `offline` with `pending` set: not done until none is pending.
+          const report = hosts.map((h) => ({ name: h.hostname, status: h.pending ? 'pending' : h.status, ...(h.last_error ? { detail: h.last_error } : {}) }));
+          if (hosts.length > 0 && report.every((h) => h.status === 'online' || h.status === 'degraded')) return report;
           seen = report.filter((h) => h.status !== 'online' && h.status !== 'degraded').map((h) => `${h.name}: ${h.status}${h.detail ? ` (${h.detail})` : ''}`).join(', ');
         } catch (err) {
           seen = (err as Error).message;
