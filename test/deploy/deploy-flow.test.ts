@@ -54,14 +54,14 @@ describe('fleetmon plan/apply/destroy against the simulator and real sshd', { sk
   /** Also allowed to read the guest agent (VM.GuestAgent.Audit), which LXC_PRIVILEGES lacks. */
   let tokenForClients: SimToken;
 
-  const fleetText = (hosts: number[], memory = 1024) => `proxmox: {url: ${sim.url}}
-container: {hostname: fleetmon, memory: ${memory}, ssh_port: ${sim.sshPort}, ssh_public_key: ${join(dir, 'root.pub')}}
+  const fleetText = (hosts: number[], memory = 1024, storage = 'local-lvm') => `proxmox: {url: ${sim.url}}
+container: {hostname: fleetmon, memory: ${memory}, storage: ${storage}, ssh_port: ${sim.sshPort}, ssh_public_key: ${join(dir, 'root.pub')}}
 monitor: {port: 8080, alerts: {gpu_temp_warning: 85}}
 keys: {account: ${ACCOUNT}, lib_dir: ${LIB_DIR}}
 hosts:
 ${hosts.map((i) => `  - {name: h${i}, address: ${ADDRESSES[i]}, gpu: false}`).join('\n')}
 `;
-  const load = (hosts: number[], memory?: number): FleetFile => parseFleetText(fleetText(hosts, memory), 'fleet.yml');
+  const load = (hosts: number[], memory?: number, storage?: string): FleetFile => parseFleetText(fleetText(hosts, memory, storage), 'fleet.yml');
 
   const monitorPort = async (): Promise<MonitorPort> => ({
     provision: async (dryRun) => {
@@ -168,6 +168,16 @@ ${hosts.map((i) => `  - {name: h${i}, address: ${ADDRESSES[i]}, gpu: false}`).jo
     assert.equal(Number(ct.config.memory), 1024);
     assert.ok(sim.requests.some((q) => q.method === 'PUT' && q.path.endsWith(`/lxc/${ct.vmid}/config`) && Number(q.params.memory) === 1024));
     assert.equal((await plan(load([0, 1]))).changed, false);
+  });
+
+  test('what Proxmox cannot change in place (the root-disk storage) is said and kept, not forced', async () => {
+    const p = await plan(load([0, 1], 1024, 'ceph-ssd'));
+    assert.deepEqual(p.container.notChanged.map((d) => [d.key, d.current, d.wanted]), [['rootfs.storage', 'local-lvm', 'ceph-ssd']]);
+    assert.deepEqual(p.container.changes, []);
+    const changing = sim.requests.filter((q) => q.method !== 'GET').length;
+    const r = await apply(load([0, 1], 1024, 'ceph-ssd'));
+    assert.deepEqual(r.notChanged, ['rootfs.storage: local-lvm (fleet.yml: ceph-ssd)']);
+    assert.equal(sim.requests.filter((q) => q.method !== 'GET').length, changing, 'nothing was sent to change it');
   });
 
   test("drift: the monitor's key removed from a host and its configuration edited by hand — plan shows both, apply puts them back", async () => {
