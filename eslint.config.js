@@ -18,13 +18,14 @@ const boundaries = [
   { target: src('steps'), from: everythingBut('steps', 'core'), message: 'steps is a base layer: core only.' },
   ...['lxc', 'provision', 'keys', 'client'].map((name) => ({
     target: src(name),
-    from: [src('commands'), src('cli'), src('server'), src('up.ts')],
+    from: [src('commands'), src('cli'), src('server'), src('up.ts'), src('deploy')],
     message: `${name} never imports the CLI, the commands, the server or the composition above it.`,
   })),
-  { target: src('up.ts'), from: [src('commands'), src('cli'), src('server')], message: 'up composes the deploy layers; it never imports the CLI or the server.' },
+  { target: src('up.ts'), from: [src('commands'), src('cli'), src('server'), src('deploy')], message: 'up composes the deploy layers; it never imports the CLI or the server.' },
+  { target: src('deploy'), from: [src('commands'), src('cli'), src('server'), src('up.ts')], message: 'deploy composes lxc, provision and keys; it never imports the CLI, the server or up.' },
   {
     target: src('server'),
-    from: [src('commands'), src('cli'), src('lxc'), src('provision'), src('keys'), src('client'), src('steps'), src('up.ts')],
+    from: [src('commands'), src('cli'), src('lxc'), src('provision'), src('keys'), src('client'), src('steps'), src('up.ts'), src('deploy')],
     message: 'the server imports only ssh, protocol and core below it.',
   },
   { target: src('cli'), from: [src('commands'), src('server')], message: 'cli serves the commands; it never imports a command or the server.' },

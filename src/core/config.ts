@@ -301,6 +301,15 @@ export function parseConfigText(text: string, fileName: string): FleetConfig {
 }
 
 export function parseConfig(text: string, fileName: string): LoadedConfig {
+  const { raw, locate, warnings } = readYamlDocument(text, fileName);
+  return { config: parseConfigObject(raw ?? {}, fileName, locate), warnings };
+}
+
+/**
+ * The YAML half of loading a file checked by a TypeBox schema (hosts.yml, fleet.yml): size limit, syntax errors with
+ * file:line:col, alias bombs, and a locator from a key path to its place in the file. `raw` is null for an empty file.
+ */
+export function readYamlDocument(text: string, fileName: string): { raw: unknown; locate: Locator; warnings: string[] } {
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > CONFIG_MAX_BYTES) throw tooLarge(fileName, bytes);
   const lineCounter = new LineCounter();
@@ -342,7 +351,7 @@ export function parseConfig(text: string, fileName: string): LoadedConfig {
     const offset = node?.range?.[0];
     return { where: where(offset), offset };
   };
-  return { config: parseConfigObject(raw ?? {}, fileName, locate), warnings };
+  return { raw: raw ?? null, locate, warnings };
 }
 
 function tooLarge(fileName: string, bytes: number): FleetmonError {
@@ -359,7 +368,7 @@ function configFailure(code: string, fileName: string, lines: string[]): Fleetmo
   return new FleetmonError(code, message, { kind: 'config' });
 }
 
-type Path = Array<string | number>;
+export type Path = Array<string | number>;
 /** Where a key ('key') or its value ('value') is in the file; offset orders the problems. */
 export type Locator = (path: Path, part: 'key' | 'value') => { where: string; offset: number | undefined };
 
@@ -381,30 +390,49 @@ function nodeAt(root: unknown, path: Path, part: 'key' | 'value'): YamlNode | un
   return node ?? undefined;
 }
 
-interface Problem {
+/** One problem in a checked file, placed by its key path. */
+export interface SchemaProblem {
   path: Path;
   /** 'key' for an unknown key, 'value' for a bad value, 'parent' for a missing key (the mapping that lacks it). */
   part: 'key' | 'value' | 'parent';
   text: string;
   unknownKey?: boolean;
 }
+type Problem = SchemaProblem;
 
 /** Keys that could reach an object's prototype; refused wherever they appear. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 export function parseConfigObject(raw: unknown, fileName: string, locate?: Locator): FleetConfig {
-  const at: Locator = locate ?? (() => ({ where: fileName, offset: undefined }));
+  return checkAgainstSchema(ConfigSchema, raw, fileName, {
+    locate,
+    crossChecks: crossChecks,
+    topLevelFix: 'start from the example in the README, e.g. `hosts: [{name: gpu1, address: 192.168.1.10}]`',
+  });
+}
+
+/**
+ * Checks a file's contents against a schema the way hosts.yml is checked: every problem at once (unknown keys, bad
+ * values, missing keys, and the file's own cross checks), each with file:line:col and the fix; then the defaults.
+ */
+export function checkAgainstSchema<S extends TSchema>(
+  schema: S,
+  raw: unknown,
+  fileName: string,
+  o: { locate?: Locator | undefined; crossChecks?: (raw: Record<string, unknown>) => SchemaProblem[]; topLevelFix: string },
+): Static<S> {
+  const at: Locator = o.locate ?? (() => ({ where: fileName, offset: undefined }));
   if (!isPlainObject(raw)) {
     const { where } = at([], 'value');
     throw new FleetmonError(
       'CONFIG_INVALID',
-      `${where}: the top level must be a mapping of settings (key: value) (got ${got(raw, false)}); fix: start from the example in the README, e.g. \`hosts: [{name: gpu1, address: 192.168.1.10}]\``,
+      `${where}: the top level must be a mapping of settings (key: value) (got ${got(raw, false)}); fix: ${o.topLevelFix}`,
       { kind: 'config' },
     );
   }
   const problems: Problem[] = [];
-  check(ConfigSchema, raw, [], raw, problems);
-  problems.push(...crossChecks(raw));
+  check(schema, raw, [], raw, problems);
+  problems.push(...(o.crossChecks?.(raw) ?? []));
   if (problems.length > 0) {
     const placed = problems.map((p, i) => {
       const loc = p.part === 'parent' ? at(p.path.slice(0, -1), 'value') : at(p.path, p.part);
@@ -418,15 +446,15 @@ export function parseConfigObject(raw: unknown, fileName: string, locate?: Locat
       placed.map((p) => p.line),
     );
   }
-  const config = Value.Default(ConfigSchema, Value.Clone(raw));
-  if (!Value.Check(ConfigSchema, config)) {
+  const config = Value.Default(schema, Value.Clone(raw));
+  if (!Value.Check(schema, config)) {
     // check() above and TypeBox disagree: a bug here, but still no half-checked config.
-    const first = Value.Errors(ConfigSchema, config).First();
+    const first = Value.Errors(schema, config).First();
     throw new FleetmonError('CONFIG_INVALID', `${fileName}: invalid setting at ${first?.path ?? '/'}: ${first?.message ?? 'unknown'}`, {
       kind: 'config',
     });
   }
-  return config;
+  return config as Static<S>;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -434,7 +462,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** `hosts[2] (gpu3).port`: list items by index, and a host (any item with a name) also by its name. */
-function keyPath(raw: unknown, path: Path): string {
+export function keyPath(raw: unknown, path: Path): string {
   let out = '';
   let cur: unknown = raw;
   for (const p of path) {
@@ -725,19 +753,21 @@ function crossChecks(raw: Record<string, unknown>): Problem[] {
 }
 
 /** Each channel type's own needs, duplicate channel names, time zones; a URL is never echoed (it may hold a key). */
-function channelChecks(raw: Record<string, unknown>): Problem[] {
+export function channelChecks(raw: Record<string, unknown>, base: Path = ['notifications']): SchemaProblem[] {
   const out: Problem[] = [];
-  const n = isPlainObject(raw.notifications) ? raw.notifications : {};
+  let n: unknown = raw;
+  for (const k of base) n = isPlainObject(n) ? n[String(k)] : undefined;
+  if (!isPlainObject(n)) return out;
   if (!Array.isArray(n.channels)) return out;
   const seen = new Map<string, number>();
   n.channels.forEach((c: unknown, i) => {
     if (!isPlainObject(c) || typeof c.type !== 'string') return;
-    const at = (...rest: Path): Path => ['notifications', 'channels', i, ...rest];
+    const at = (...rest: Path): Path => [...base, 'channels', i, ...rest];
     const problem = (path: Path, part: Problem['part'], text: string) => out.push({ path, part, text: `${keyPath(raw, path)}${text.startsWith(':') ? '' : ' '}${text}` });
     if (typeof c.name === 'string') {
       const first = seen.get(c.name);
       if (first === undefined) seen.set(c.name, i);
-      else problem(at('name'), 'value', `: duplicate channel name '${c.name}' (${keyPath(raw, ['notifications', 'channels', first])} has it too); fix: give each channel its own name`);
+      else problem(at('name'), 'value', `: duplicate channel name '${c.name}' (${keyPath(raw, [...base, 'channels', first])} has it too); fix: give each channel its own name`);
     }
     const sources = ['url', 'url_file', 'url_env'].filter((k) => Object.hasOwn(c, k));
     if (c.type === 'email') {

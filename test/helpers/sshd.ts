@@ -1,6 +1,6 @@
 /**
  * A real OpenSSH server for tests, started next to (not instead of) any system sshd: its own config, host key,
- * pid file and listen address (127.0.3.200–209 belong to the provisioning tests: the test fleet never takes 127.0.3.x), `UsePAM no` as on a minimal
+ * pid file and listen address (127.0.3.200–209 belong to the provisioning tests, 210–212 to test/deploy: the test fleet never takes 127.0.3.x), `UsePAM no` as on a minimal
  * host. Root logs in with a test key from an authorized_keys file inside the test directory, so root's real
  * ~/.ssh is never touched. The directory is under /run because sshd's StrictModes refuses key files below a
  * world-writable directory such as /tmp.

@@ -34,6 +34,7 @@ export const SUBSET_METHODS = [
   'POST /nodes/{node}/lxc/{vmid}/status/start',
   'POST /nodes/{node}/lxc/{vmid}/status/stop',
   'GET /nodes/{node}/lxc/{vmid}/interfaces',
+  'GET /nodes/{node}/qemu/{vmid}/agent/network-get-interfaces',
   'GET /nodes/{node}/tasks/{upid}/status',
   'GET /nodes/{node}/tasks/{upid}/log',
 ] as const;

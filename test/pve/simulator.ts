@@ -66,6 +66,18 @@ export interface SeedGuest {
   pool?: string;
   /** Extra/overriding config keys (e.g. `{cores: 4, lock: 'create'}`). */
   config?: Record<string, string | number>;
+  /**
+   * QEMU only: the guest agent's interfaces (network-get-interfaces `result`) while it runs; with `config.agent`
+   * unset the VM has no agent configured, and without this it is configured but not running.
+   */
+  agentInterfaces?: SimAgentInterface[];
+}
+
+/** One interface as qemu-guest-agent's guest-network-get-interfaces reports it. */
+export interface SimAgentInterface {
+  name: string;
+  'hardware-address': string;
+  'ip-addresses': { 'ip-address': string; 'ip-address-type': 'ipv4' | 'ipv6'; prefix: number }[];
 }
 
 export interface PveSimulatorOptions {
@@ -135,6 +147,7 @@ export interface SimGuest {
   pool?: string;
   config: Record<string, string | number>;
   startedAt?: number;
+  agentInterfaces?: SimAgentInterface[];
 }
 
 export interface SimState {
@@ -281,6 +294,7 @@ export async function startPveSimulator(opts: PveSimulatorOptions = {}): Promise
       status: g.status ?? 'running',
       pool: g.pool,
       startedAt: (g.status ?? 'running') === 'running' ? Date.now() - 3_600_000 : undefined,
+      ...(g.agentInterfaces ? { agentInterfaces: g.agentInterfaces } : {}),
       config:
         type === 'lxc'
           ? {
@@ -799,6 +813,20 @@ export async function startPveSimulator(opts: PveSimulatorOptions = {}): Promise
           : {}),
       });
       return [item('lo', '00:00:00:00:00:00', '127.0.0.1/8', '::1/128'), item('eth0', mac, v4, ll)];
+    },
+
+    // qemu-server's agent_cmd: the VM must exist, run, have `agent: 1` (a property string whose first key is enabled)
+    // and an agent that answers; each failure is a 500 with the server's words.
+    'GET /nodes/{node}/qemu/{vmid}/agent/network-get-interfaces': (c) => {
+      const node = nodeOf(P(c, 'node')).node;
+      const vmid = N(c, 'vmid');
+      const g = state.guests.get(vmid);
+      if (!g || g.type !== 'qemu' || g.node !== node) throw new SimError(500, `Configuration file 'nodes/${node}/qemu-server/${vmid}.conf' does not exist`);
+      if (g.status !== 'running') throw new SimError(500, `VM ${vmid} is not running`);
+      const agent = parsePropString(String(g.config.agent ?? '0'), 'enabled');
+      if (!bool(agent.enabled)) throw new SimError(500, 'No QEMU guest agent configured');
+      if (!g.agentInterfaces) throw new SimError(500, 'QEMU guest agent is not running');
+      return { result: g.agentInterfaces };
     },
 
     'GET /nodes/{node}/tasks/{upid}/status': (c) => {

@@ -57,6 +57,13 @@ export interface PveInterface {
   'ip-addresses'?: { 'ip-address'?: string; 'ip-address-type'?: string; prefix?: number }[];
 }
 
+/** One interface as the QEMU guest agent reports it. */
+export interface PveAgentInterface {
+  name: string;
+  'hardware-address'?: string;
+  'ip-addresses'?: { 'ip-address': string; 'ip-address-type': 'ipv4' | 'ipv6'; prefix?: number }[];
+}
+
 export type PveLxcConfig = Record<string, string | number | undefined> & { digest?: string; lock?: string };
 
 export interface PveLxcStatus {
@@ -168,6 +175,15 @@ export class PveClient implements TaskApi {
   /** PVE 8.1+. Null while the container is stopped. */
   async lxcInterfaces(node: string, vmid: number): Promise<PveInterface[] | null> {
     return ((await this.api.nodes.$(node).lxc.$(vmid).interfaces.$get()) as PveInterface[] | null) ?? null;
+  }
+
+  /**
+   * A QEMU VM's interfaces from its guest agent (`network-get-interfaces`); the server answers an error when the
+   * agent is not configured or not running, which the caller treats as "no address known".
+   */
+  async qemuAgentInterfaces(node: string, vmid: number): Promise<PveAgentInterface[]> {
+    const raw = (await this.api.nodes.$(node).qemu.$(vmid).agent['network-get-interfaces'].$get()) as { result?: PveAgentInterface[] } | null;
+    return raw?.result ?? [];
   }
 
   async taskStatus(node: string, upid: string): Promise<TaskStatus> {
