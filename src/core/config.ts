@@ -39,6 +39,32 @@ export const AlertsConfigSchema = Type.Object(
     gpu_temp_critical: num(90, 0, 200, '°C'),
     gpu_memory_warning: num(90, 0, 100, 'percent of VRAM'),
     hysteresis_percent: num(5, 0, 50, 'a raised threshold alert clears only below the threshold less this percent of it'),
+    disk_full: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        percent: num(90, 1, 100, 'a mounted filesystem used above this percent'),
+      },
+      { additionalProperties: false, default: {}, fix: 'write e.g. `disk_full: {percent: 90}`, or `{enabled: false}`' },
+    ),
+    gpu_idle_holder: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        memory_gib: num(4, 0, 1e6, 'GiB of GPU memory a process holds, at least'),
+        utilization_percent: num(5, 0, 100, 'its GPU busy at most this percent'),
+        minutes: num(30, 0, 1e6, 'for this long'),
+      },
+      { additionalProperties: false, default: {}, fix: 'write e.g. `gpu_idle_holder: {memory_gib: 4, utilization_percent: 5, minutes: 30}`, or `{enabled: false}`' },
+    ),
+    session_finished: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        busy_cpu_percent: num(50, 0, 100000, 'a session is busy at this CPU percent (of one core, summed) or more'),
+        busy_gpu_percent: num(20, 0, 100, '…or with a process on a GPU at least this busy'),
+        busy_minutes: num(10, 0, 1e6, 'busy for this long, at least'),
+        quiet_minutes: num(5, 0, 1e6, 'then quiet for this long'),
+      },
+      { additionalProperties: false, default: {}, fix: 'write e.g. `session_finished: {busy_minutes: 10, quiet_minutes: 5}`, or `{enabled: false}`' },
+    ),
   },
   { additionalProperties: false, default: {} },
 );

@@ -183,10 +183,13 @@ export const ALERT_TYPES = [
   // fleetmon's own:
   'host_key_changed',
   'database_moved_aside',
+  'disk_full',
+  'gpu_idle_holder',
+  'session_finished',
 ] as const;
 export const AlertType = Type.Union(
   ALERT_TYPES.map((t) => Type.Literal(t)),
-  spec('the specification\'s seven types, extended by fleetmon\'s (host_key_changed, database_moved_aside, …)'),
+  spec('the specification\'s seven types, extended by fleetmon\'s (host_key_changed, database_moved_aside, disk_full, gpu_idle_holder, session_finished)'),
 );
 export type AlertType = (typeof ALERT_TYPES)[number];
 

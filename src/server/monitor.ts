@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { FleetConfig, HostConfig } from '../core/config.js';
 import type { Alert, FleetSummary, Host, Session, SessionIdKind } from '../core/model.js';
 import { summarizeFleet } from '../core/summary.js';
-import { evaluateOrDisable } from './alerts/evaluate.js';
+import { evaluateOrDisable, noTimers, type AlertTimers } from './alerts/evaluate.js';
 import type { AlertEvent } from './alerts/events.js';
 import { transportFactory } from './collector/hosts.js';
 import { Poller, type CycleResult } from './collector/poller.js';
@@ -66,6 +66,8 @@ export class Monitor extends EventEmitter {
   private statesSavedAt: number | null = null;
   /** Set while cycles fail to be stored (a read-only disk, say), cleared by the next stored one. */
   storeFailure: StoreFailure | null = null;
+  /** What timed alert conditions remember between cycles (the evaluation is pure; this is its memory). */
+  private alertTimers: AlertTimers = noTimers();
 
   constructor(opts: MonitorOptions) {
     super();
@@ -128,9 +130,11 @@ export class Monitor extends EventEmitter {
     // Evaluation is pure; reading the open alerts, evaluating and writing are one synchronous stretch, so nothing
     // (an acknowledgement, say) lands in between.
     let changes: ReturnType<Store['writeCycle']>;
+    let timers: AlertTimers;
     try {
-      const alertChanges = evaluateOrDisable(this.poller.runtimes, this.alerts.open(), this.config.alerts);
       const at = cycle.finishedAt;
+      const { timers: next, ...alertChanges } = evaluateOrDisable(this.poller.runtimes, this.alerts.open(), this.config.alerts, { now: at, timers: this.alertTimers });
+      timers = next;
       changes = this.store.writeCycle({
         ts: cycle.startedAt,
         hosts: cycle.hosts,
@@ -147,6 +151,8 @@ export class Monitor extends EventEmitter {
       return;
     }
     this.storeFailure = null;
+    // Kept only once stored: a cycle that failed to be written is evaluated again, from the same timers, next time.
+    this.alertTimers = timers;
     if (states) this.statesSavedAt = cycle.startedAt;
     const writeMs = performance.now() - writeStarted;
     const storedAt = this.now();

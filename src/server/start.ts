@@ -114,7 +114,8 @@ export async function startServer(
     tls = await resolveServerTls(config.server, dataDir);
     monitor = new Monitor({ config, db, log: log.child({ component: 'monitor' }), localAllUsers: opts.localAllUsers === true });
   } catch (err) {
-    // A configuration error found here (an unreadable ssh.known_hosts or TLS file, say) leaves no open database behind.
+    // A configuration error found here (an unreadable ssh.known_hosts, TLS file or notification secret file, say)
+    // leaves no open database behind.
     closeDatabase(db);
     throw err;
   }

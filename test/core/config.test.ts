@@ -85,3 +85,20 @@ test('flags override the file', () => {
   assert.equal(c.server.host, '0.0.0.0');
   assert.equal(c.server.data_dir, '/tmp/x');
 });
+
+test('alerts.disk_full, gpu_idle_holder and session_finished: defaults, overrides, enabled: false, and a misspelt key reported with its place', () => {
+  const defaults = parseConfigText('', 'hosts.yml').alerts;
+  assert.deepEqual(
+    [defaults.disk_full, defaults.gpu_idle_holder, defaults.session_finished],
+    [
+      { enabled: true, percent: 90 },
+      { enabled: true, memory_gib: 4, utilization_percent: 5, minutes: 30 },
+      { enabled: true, busy_cpu_percent: 50, busy_gpu_percent: 20, busy_minutes: 10, quiet_minutes: 5 },
+    ],
+  );
+  const set = parseConfigText('alerts:\n  disk_full: {enabled: false}\n  gpu_idle_holder: {minutes: 5}\n', 'hosts.yml').alerts;
+  assert.deepEqual([set.disk_full, set.gpu_idle_holder.minutes, set.gpu_idle_holder.memory_gib], [{ enabled: false, percent: 90 }, 5, 4]);
+  const err = configError('alerts:\n  session_finished: {quiet_minute: 5}\n');
+  assert.match(err.message, /hosts\.yml:2:\d+: unknown key 'alerts\.session_finished\.quiet_minute'.*did you mean 'quiet_minutes'/);
+  assert.match(configError('alerts:\n  disk_full: {percent: 150}\n').message, /alerts\.disk_full\.percent/);
+});

@@ -48,7 +48,9 @@ before(async () => {
       polling_interval_seconds: 1,
       legacy_threshold_hours: 0.0005, // under 2 s detached
       offline_after_failures: 2,
-      alerts: { gpu_temp_warning: 60 },
+      // disk_full at 1 % fires on any real disk; the capture's GPU is at 100 %, so at utilization_percent 100 its
+      // big processes count as idle holders, after 3 s of cycles: the monitor must carry the timers between them.
+      alerts: { gpu_temp_warning: 60, disk_full: { percent: 1 }, gpu_idle_holder: { utilization_percent: 100, minutes: 0.05 } },
       ssh: { ...section.ssh, timeout: 3, reconnect_max_seconds: 1 },
       server: { port: 0, data_dir: data.path, token: TOKEN },
       hosts: section.hosts,
@@ -117,6 +119,19 @@ test('the H100 at 62 °C with gpu_temp_warning 60 raises a warning; legacy sessi
   assert.equal(gpuAlert.host, 'gpu0');
   assert.equal(gpuAlert.severity, 'warning');
   assert.equal(gpuAlert.value, 62);
+});
+
+test('through the monitor: a full disk raises disk_full, and a process holding GPU memory for 3 s of cycles raises gpu_idle_holder naming it', async () => {
+  const open = await waitFor(async () => {
+    const all = (await api<Alert[]>('/api/alerts?state=open')).body;
+    return all.some((a) => a.type === 'gpu_idle_holder') && all.some((a) => a.type === 'disk_full' && a.host === 'cpu1') ? all : null;
+  }, 15_000, 'disk_full and gpu_idle_holder');
+  const disk = open.find((a) => a.type === 'disk_full' && a.host === 'cpu1')!;
+  assert.match(disk.message, /^cpu1 filesystem \S+ \(.+\) is [\d.]+% full, [\d.]+ GiB free \(alert at 1%\)$/);
+  const idle = open.filter((a) => a.type === 'gpu_idle_holder').sort((a, b) => (b.value ?? 0) - (a.value ?? 0));
+  assert.deepEqual(idle.map((a) => [a.host, a.session, a.value, a.severity]), [['gpu0', 'gpu0:train-llama', 21130, 'warning'], ['gpu0', 'gpu0:eval run #2', 6746, 'warning']]);
+  // Raised at all proves the timers went from cycle to cycle: evaluated afresh each time, the count would never reach 3 s.
+  assert.match(idle[0]!.message, /^python3 \(pid \d+, \S+, session 'train-llama'\) holds 20\.6 GiB on GPU 0 \(NVIDIA H100 80GB HBM3\) of gpu0 at 100% utilization for over 3 s \(alert at 4 GiB, 100%\)$/);
 });
 
 test('a broken nvidia-smi marks the GPU unavailable and the host degraded, not down', async () => {

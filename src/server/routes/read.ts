@@ -244,7 +244,7 @@ const ConfigReply = Type.Object({
   polling_interval_seconds: Type.Number(),
   legacy_threshold_hours: Type.Number(),
   offline_after_failures: Type.Integer(),
-  alerts: Type.Record(Type.String(), Type.Union([Type.Number(), Type.Boolean()])),
+  alerts: Type.Record(Type.String(), Type.Union([Type.Number(), Type.Boolean(), Type.Record(Type.String(), Type.Union([Type.Number(), Type.Boolean()]))])),
   ssh: Type.Object({ user: Type.String(), timeout: Type.Number(), port: Type.Integer(), host_key_policy: Type.String() }),
   server: Type.Object({ public_read: Type.Boolean(), history_retention_days: Type.Number(), auth_required_for_changes: Type.Boolean() }),
   hosts: Type.Array(Type.Object({ name: Type.String(), address: Type.String(), has_gpu: Type.Union([Type.Boolean(), Type.Null()]), pinned: Type.Boolean(), gate: Type.Boolean(), transport: Type.String() })),

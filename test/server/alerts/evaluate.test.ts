@@ -43,7 +43,7 @@ test('an open alert is updated while it holds and not raised twice', () => {
   const first = evaluateAlerts([view(host())], [], thresholds);
   const open = asOpen(first);
   const same = evaluateAlerts([view(host())], open, thresholds);
-  assert.deepEqual(same, { raise: [], update: [], resolve: [] });
+  assert.deepEqual(same, { raise: [], update: [], resolve: [], timers: { idleHolders: {}, sessions: {} } });
   const hotter = host();
   hotter.gpus[0]!.temperature_c = 70;
   const changed = evaluateAlerts([view(hotter)], open, thresholds);

@@ -17,6 +17,9 @@ import {
   formatMiBPair,
   formatPercent,
   formatPowerPair,
+  channelLevel,
+  deliveryLevel,
+  deliveryText,
   formatRate,
   formatTemp,
   formatTick,
@@ -142,6 +145,7 @@ test('the tab lives in the URL: parsed with a default, written keeping other par
   assert.equal(parseTab('?host=a&tab=hosts'), 'hosts');
   assert.equal(parseTab(''), 'active');
   assert.equal(parseTab('?tab=<script>'), 'active');
+  assert.equal(parseTab('?tab=notifications'), 'notifications');
   assert.equal(searchWith('?host=gpu-1', { tab: 'legacy' }), '?host=gpu-1&tab=legacy');
   assert.equal(searchWith('?tab=active&host=gpu-1', { host: null }), '?tab=active');
   assert.equal(searchWith('', { host: 'a b&c' }), '?host=a+b%26c');
@@ -264,4 +268,20 @@ test('sessions sort by use: CPU (whole percent), then GPU memory, then memory; t
   assert.deepEqual(sorted, ['e-jitter', 'd-busy', 'c-gpu', 'b-unknown', 'a-idle']);
   const view = viewForTab([h100Host(NOW, { sessions: [s('aaa', { cpu_percent: 1 }), s('zzz', { cpu_percent: 50 })] })], 'active');
   assert.deepEqual(view[0]!.sessions.map((x) => x.name), ['zzz', 'aaa']);
+});
+
+test('notifications: a channel\'s health and a delivery\'s state as levels and words', () => {
+  assert.deepEqual(['ok', 'failing', 'unused'].map(channelLevel), ['ok', 'crit', 'unknown']);
+  const row = (state: string, attempts: number, last_error: string | null = null, detail: string | null = null) => ({ state, attempts, last_error, detail });
+  assert.deepEqual(
+    [row('delivered', 1), row('pending', 0), row('pending', 2, 'POST http://127.0.0.1:9: ECONNREFUSED'), row('failed', 1, 'HTTP 404'), row('dropped', 0)].map(deliveryLevel),
+    ['ok', 'unknown', 'warn', 'crit', 'unknown'],
+  );
+  assert.equal(deliveryText(row('delivered', 1)), 'delivered');
+  assert.equal(deliveryText(row('delivered', 3)), 'delivered after 3 attempts');
+  assert.equal(deliveryText(row('pending', 0, null, 'quiet hours until 07:00')), 'waiting: quiet hours until 07:00');
+  assert.equal(deliveryText(row('pending', 1, 'ECONNREFUSED')), 'retrying (1 attempt): ECONNREFUSED');
+  assert.equal(deliveryText(row('failed', 1, 'HTTP 404', 'the peer refused it')), 'failed after 1 attempt: HTTP 404; the peer refused it');
+  assert.equal(deliveryText(row('dropped', 0, null, 'resolved before the reminder')), 'dropped: resolved before the reminder');
+  assert.deepEqual(viewForTab([h100Host(Date.now())], 'notifications'), [], 'no host cards under the notifications tab');
 });

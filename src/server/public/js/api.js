@@ -49,6 +49,7 @@ export const api = {
   hosts: () => get('/api/hosts'),
   summary: () => get('/api/summary'),
   alerts: (state = 'open') => get(`/api/alerts?state=${enc(state)}`),
+  notifications: (limit = 100) => get(`/api/notifications?limit=${enc(String(limit))}`),
   history: (host, metric, since, points) =>
     get(`/api/hosts/${enc(host)}/history?metric=${enc(metric)}&since=${enc(since)}&points=${enc(String(points))}`),
 

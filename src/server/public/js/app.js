@@ -23,7 +23,7 @@ import {
   viewForTab,
 } from './format.js';
 import { Live } from './live.js';
-import { alertItem, h, hostCard, hostDetails } from './render.js';
+import { alertItem, h, hostCard, hostDetails, notificationsView } from './render.js';
 
 const log = (...args) => console.info('[fleetmon]', ...args);
 const $ = (id) => document.getElementById(id);
@@ -48,6 +48,8 @@ const state = {
   history: { host: new URLSearchParams(location.search).get('host'), range: '1h', charts: [], timer: null, seq: 0, provisional: false },
   signin: { mode: null, retry: null },
   notified: new Set(),
+  /** GET /api/notifications: loaded at start (for the tab's failing count) and every poll interval while its tab is open */
+  notify: { data: null, error: null, timer: null, loading: false },
 };
 let live = null;
 let renderQueued = false;
@@ -134,6 +136,8 @@ async function startDashboard() {
     log,
   });
   live.start();
+  void loadNotifications();
+  watchNotifications();
   log(`dashboard started; ${state.config.hosts.length} host(s) configured, polling every ${state.config.polling_interval_seconds}s`);
   render();
   if (state.history.host) openHistory(state.history.host, { push: false });
@@ -248,6 +252,8 @@ function onMessage(msg) {
       state.alerts = applyAlertEvent(state.alerts, msg);
       alertEventsDuringRefresh?.push(msg);
       if (msg.event === 'alert_new') notifyCritical([msg.data]);
+      // Each alert event plans deliveries: the log and the tab's failing count are asked for again shortly.
+      setTimeout(() => void loadNotifications(), 1000);
       break;
     default:
       return;
@@ -400,7 +406,36 @@ async function onCopy(text, key) {
 function setTab(tab, { push = true } = {}) {
   state.tab = tab;
   if (push) history.pushState(null, '', `${location.pathname}${searchWith(location.search, { tab })}`);
+  watchNotifications();
   render();
+}
+
+// ---------------------------------------------------------------- notifications
+
+async function loadNotifications() {
+  if (state.notify.loading) return;
+  state.notify.loading = true;
+  try {
+    state.notify.data = await api.notifications();
+    state.notify.error = null;
+  } catch (err) {
+    state.notify.error = err.status === 401 ? 'sign in to see them' : err.message;
+  } finally {
+    state.notify.loading = false;
+  }
+  scheduleRender();
+}
+
+/** Channels' health and the log change with every delivery, which no event announces: asked for while shown. */
+function watchNotifications() {
+  const shown = state.tab === 'notifications';
+  if (shown && state.notify.timer === null) {
+    void loadNotifications();
+    state.notify.timer = setInterval(() => void loadNotifications(), pollMs());
+  } else if (!shown && state.notify.timer !== null) {
+    clearInterval(state.notify.timer);
+    state.notify.timer = null;
+  }
 }
 
 function toast(text, level = 'info') {
@@ -532,7 +567,22 @@ function render() {
   renderAlerts();
   renderTabs();
   renderGrid();
+  renderNotifications();
   if (state.history.host) renderHistoryDetails();
+}
+
+function renderNotifications() {
+  const section = $('notifications');
+  const failing = state.notify.data?.channels.filter((c) => c.health === 'failing').length ?? 0;
+  const badge = $('notify-tab-health');
+  badge.hidden = failing === 0;
+  badge.className = `tab-count ${failing > 0 ? 'lvl-crit health' : ''}`;
+  badge.textContent = failing > 0 ? `${failing} failing` : '';
+  section.hidden = state.tab !== 'notifications';
+  if (section.hidden) return;
+  const byId = new Map(state.alerts.map((a) => [a.id, a]));
+  const ctx = { now: Date.now(), alertLabel: (id) => byId.get(id)?.message ?? id };
+  section.replaceChildren(...notificationsView(state.notify.data, state.notify.error, ctx));
 }
 
 function renderHeader() {
@@ -583,7 +633,7 @@ function renderTabs() {
     tab.setAttribute('aria-selected', String(on));
     tab.tabIndex = on ? 0 : -1;
   }
-  for (const c of document.querySelectorAll('.tab-count')) c.textContent = counts ? String(counts[c.dataset.count]) : '';
+  for (const c of document.querySelectorAll('.tab-count[data-count]')) c.textContent = counts ? String(counts[c.dataset.count]) : '';
 }
 
 function renderGrid() {
@@ -598,6 +648,11 @@ function renderGrid() {
       ? `The server answered with an error: ${state.pollError}`
       : '';
   grid.classList.toggle('stale', stale);
+  grid.hidden = state.tab === 'notifications';
+  if (grid.hidden) {
+    stateBox.hidden = true;
+    return;
+  }
 
   let message = null;
   if (state.fatal) message = state.fatal;
@@ -651,6 +706,7 @@ function wire() {
   }
   window.addEventListener('popstate', () => {
     state.tab = parseTab(location.search);
+    watchNotifications();
     const host = new URLSearchParams(location.search).get('host');
     if (host && host !== state.history.host) openHistory(host, { push: false });
     else if (!host) closeHistory({ push: false });

@@ -2,7 +2,7 @@
 import type { Alert, Gpu, Host, Session } from '../../../core/model.js';
 
 export type Level = 'ok' | 'warn' | 'crit' | 'unknown';
-export type Tab = 'active' | 'legacy' | 'hosts';
+export type Tab = 'active' | 'legacy' | 'hosts' | 'notifications';
 export type AlertEventMessage = { event: string; data?: Partial<Alert> & { id: string } };
 
 export const DASH: string;
@@ -29,6 +29,10 @@ export function tempLevel(celsius: number | null | undefined, alerts?: { gpu_tem
 export function usageLevel(percent: number | null | undefined, warnAt?: number): Level;
 export function hostLevel(status: string): Level;
 export function severityIcon(severity: string): string;
+export function channelLevel(health: string): Level;
+export type DeliveryRow = { state: string; attempts: number; last_error: string | null; detail: string | null };
+export function deliveryLevel(row: DeliveryRow): Level;
+export function deliveryText(row: DeliveryRow): string;
 export function sortAlerts<A extends Pick<Alert, 'id' | 'acknowledged' | 'severity' | 'created'>>(alerts: A[]): A[];
 export function applyAlertEvent<A extends { id: string }>(alerts: A[], message: AlertEventMessage | null | undefined): A[];
 export function badgeLevel(alerts: Array<Pick<Alert, 'acknowledged' | 'severity'>>): Level | 'info';
@@ -41,7 +45,7 @@ export function parseTab(search: string): Tab;
 export function searchWith(search: string, changes: Record<string, string | null | undefined>): string;
 export function viewForTab(hosts: Host[], tab: Tab): Array<{ host: Host; sessions: Session[] }>;
 export function sortSessionsByUse<S extends Pick<Session, 'name' | 'cpu_percent' | 'gpu_memory_mb' | 'memory_mb'>>(sessions: S[]): S[];
-export function tabCounts(hosts: Host[]): Record<Tab, number>;
+export function tabCounts(hosts: Host[]): Record<Exclude<Tab, 'notifications'>, number>;
 export function gpuProcessRows(
   gpu: Pick<Gpu, 'processes'>,
   sessions: Array<Pick<Session, 'id' | 'name'>>,

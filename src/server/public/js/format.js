@@ -6,7 +6,7 @@
 /* global URLSearchParams */
 
 export const DASH = '—';
-export const TABS = /** @type {const} */ (['active', 'legacy', 'hosts']);
+export const TABS = /** @type {const} */ (['active', 'legacy', 'hosts', 'notifications']);
 export const DEFAULT_TAB = 'active';
 
 const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
@@ -137,6 +137,28 @@ export function hostLevel(status) {
   return HOST_STATUS_LEVEL[status] ?? 'unknown';
 }
 
+/** A notification channel's health (GET /api/notifications) as a level: failing red, unused grey. */
+export function channelLevel(health) {
+  return health === 'ok' ? 'ok' : health === 'failing' ? 'crit' : 'unknown';
+}
+
+/** A delivery log row's state as a level: delivered green, pending amber (retrying, or held), failed red. */
+export function deliveryLevel(row) {
+  if (row.state === 'delivered') return 'ok';
+  if (row.state === 'failed') return 'crit';
+  if (row.state === 'pending') return row.attempts > 0 ? 'warn' : 'unknown';
+  return 'unknown';
+}
+
+/** What a delivery log row says in words: the state, its attempts, and why it failed, waits or was dropped. */
+export function deliveryText(row) {
+  const tries = row.attempts === 1 ? '1 attempt' : `${row.attempts} attempts`;
+  const why = [row.last_error, row.detail].filter((x) => typeof x === 'string' && x.length > 0).join('; ');
+  if (row.state === 'delivered') return row.attempts > 1 ? `delivered after ${tries}` : 'delivered';
+  if (row.state === 'pending') return `${row.attempts > 0 ? `retrying (${tries})` : 'waiting'}${why ? `: ${why}` : ''}`;
+  return `${row.state}${row.attempts > 0 ? ` after ${tries}` : ''}${why ? `: ${why}` : ''}`;
+}
+
 const SEVERITY_ICON = { critical: '✖', warning: '▲', info: 'ℹ' };
 const SEVERITY_RANK = { critical: 3, warning: 2, info: 1 };
 
@@ -218,6 +240,7 @@ export function searchWith(search, changes) {
  * for `hosts`, every host with all its sessions.
  */
 export function viewForTab(hosts, tab) {
+  if (tab === 'notifications') return [];
   if (tab === 'hosts') return hosts.map((host) => ({ host, sessions: sortSessionsByUse(host.sessions) }));
   return hosts
     .map((host) => ({ host, sessions: sortSessionsByUse(host.sessions.filter((s) => s.status === tab)) }))

@@ -7,6 +7,9 @@ import {
   DASH,
   ageOf,
   attachState,
+  channelLevel,
+  deliveryLevel,
+  deliveryText,
   displayStatus,
   formatAge,
   formatBytes,
@@ -319,4 +322,64 @@ export function hostDetails(host) {
     h('p', { class: 'muted', text: `${host.address} · up ${formatAge(m.uptime_seconds)} · ${m.cpu_count ?? DASH} cores · last poll ${host.last_poll_at ? formatClock(host.last_poll_at) : '—'}` }),
     h('div', { class: 'metrics' }, disks, nets),
   );
+}
+
+/**
+ * The notifications view (GET /api/notifications): each channel with its health, queue and last error, then the
+ * delivery log, newest first. `data` null: not loaded yet; `error`: why it could not be.
+ */
+export function notificationsView(data, error, ctx) {
+  if (error) return [h('p', { class: 'lvl-crit notify-error', text: `Cannot load the notifications: ${error}` })];
+  if (!data) return [h('p', { class: 'muted', text: 'Loading the notification channels…' })];
+  const when = (iso) => (iso ? h('span', { text: ageOf(iso, ctx.now), title: formatDateTime(iso) }) : DASH);
+  const channels =
+    data.channels.length === 0
+      ? h('p', { class: 'muted', text: 'No notification channels: add them under notifications.channels in hosts.yml (see the README).' })
+      : h(
+          'table',
+          { class: 'notify-table notify-channels' },
+          h('thead', {}, h('tr', {}, ...['channel', 'type', 'min severity', 'health', 'pending', 'failed', 'last delivery', 'last error'].map((t) => h('th', { text: t, attrs: { scope: 'col' } })))),
+          h(
+            'tbody',
+            {},
+            ...data.channels.map((c) =>
+              h(
+                'tr',
+                { dataset: { channel: c.name, health: c.health } },
+                h('td', { class: 'notify-name', text: c.name }),
+                h('td', { text: c.type }),
+                h('td', { text: c.min_severity }),
+                h('td', {}, h('span', { class: `health lvl-${channelLevel(c.health)}`, text: c.health })),
+                h('td', { class: 'num', text: String(c.pending) }),
+                h('td', { class: 'num', text: String(c.failed) }),
+                h('td', {}, when(c.last_delivered_at)),
+                h('td', { class: 'notify-why', text: c.last_error ?? DASH, title: c.last_error_at ? `at ${formatDateTime(c.last_error_at)}` : undefined }),
+              ),
+            ),
+          ),
+        );
+  const log =
+    data.log.length === 0
+      ? h('p', { class: 'muted', text: 'Nothing sent yet.' })
+      : h(
+          'table',
+          { class: 'notify-table notify-log' },
+          h('thead', {}, h('tr', {}, ...['when', 'channel', 'alert', 'event', 'outcome'].map((t) => h('th', { text: t, attrs: { scope: 'col' } })))),
+          h(
+            'tbody',
+            {},
+            ...data.log.map((r) =>
+              h(
+                'tr',
+                { dataset: { id: String(r.id), state: r.state, channel: r.channel, event: r.event } },
+                h('td', {}, when(r.delivered_at ?? r.last_attempt_at ?? r.created_at)),
+                h('td', { text: r.channel }),
+                h('td', { class: 'notify-alert', text: ctx.alertLabel(r.alert_id), title: r.alert_id }),
+                h('td', { text: r.event }),
+                h('td', { class: 'notify-why' }, h('span', { class: `health lvl-${deliveryLevel(r)}`, text: deliveryText(r) })),
+              ),
+            ),
+          ),
+        );
+  return [h('h2', { class: 'section-title', text: 'Channels' }), channels, h('h2', { class: 'section-title', text: 'Delivery log' }), log];
 }
