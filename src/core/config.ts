@@ -125,6 +125,13 @@ export const ServerConfigSchema = Type.Object(
       description: 'peers whose X-Forwarded-For/-Proto is believed (addresses or CIDRs); none by default',
       fix: 'list the reverse proxy\'s address(es): `trusted_proxies: [127.0.0.1, 10.0.0.0/24]`, or `[]` for none',
     }),
+    public_names: Type.Array(Type.String({ minLength: 1, example: 'fleetmon.example.org' }), {
+      default: [],
+      noun: 'names',
+      description:
+        'names and addresses clients use to reach a server listening beyond loopback (any port); loopback names, this machine\'s own addresses and its name are always accepted, any other Host is refused (421) against DNS rebinding',
+      fix: 'list the names clients type: `public_names: [fleetmon.example.org, monitor.lan]`, or `[]` for addresses only',
+    }),
   },
   { additionalProperties: false, default: {} },
 );
@@ -763,6 +770,17 @@ function crossChecks(raw: Record<string, unknown>): Problem[] {
       });
     });
   }
+  if (Array.isArray(server.public_names)) {
+    server.public_names.forEach((entry: unknown, i) => {
+      if (typeof entry !== 'string' || entry === '' || isIP(entry) !== 0 || isDnsName(entry)) return;
+      const path = ['server', 'public_names', i];
+      out.push({
+        path,
+        part: 'value',
+        text: `${keyPath(raw, path)}: ${JSON.stringify(entry).slice(0, 80)} is not a host name or IP address; fix: write the bare name clients use (fleetmon.example.org, 192.168.1.5), without scheme, port or path`,
+      });
+    });
+  }
   const alerts = isPlainObject(raw.alerts) ? raw.alerts : {};
   const props = AlertsConfigSchema.properties;
   const warning = alerts.gpu_temp_warning ?? props.gpu_temp_warning.default;
@@ -829,6 +847,12 @@ function validTimeZone(tz: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** A DNS name as a Host header carries it: dot-separated labels of letters, digits, hyphens (and underscores). */
+function isDnsName(text: string): boolean {
+  const name = text.replace(/\.$/, '');
+  return name.length <= 253 && name.split('.').every((l) => /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/.test(l));
 }
 
 /** `10.0.0.1`, `::1`, `10.0.0.0/24`, `fd00::/8`: what Fastify's trustProxy (proxy-addr) takes as an address. */

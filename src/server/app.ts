@@ -13,7 +13,7 @@ import { publicDir } from '../paths.js';
 import { tokensEqual } from '../core/api-token.js';
 import { BodyCache } from './http/body-cache.js';
 import { COOKIE_NAME, LoginLimiter, SessionStore, parseCookies } from './http/browser-sessions.js';
-import { loopbackHostAllowed } from './http/origin.js';
+import { loopbackHostAllowed, ownNames, publicHostAllowed } from './http/origin.js';
 import { trustedPeerMatcher } from './http/proxies.js';
 import { KillConfirmations } from './kill.js';
 import type { Monitor } from './monitor.js';
@@ -104,14 +104,30 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.decorateRequest('caller', null as unknown as Caller);
 
-  // DNS rebinding: bound to loopback, only loopback names may be used to reach us.
+  // Before our onRequest hook: the plugin's own hook marks upgrade requests, and only a marked upgrade has its socket
+  // closed after an answer. Refused by our hook first (421, a wrong token), the socket stayed open, half-closed,
+  // and held the server's shutdown forever.
+  await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
+
+  // DNS rebinding: only names this server is known by are answered (src/server/http/origin.ts). A trusted proxy
+  // steps aside: it forwards the public name the browser used, and which names it answers to is then its to decide.
   const loopbackOnly = isLoopback(deps.config.server.host);
+  const publicNames = new Set(deps.config.server.public_names.map((n) => n.toLowerCase().replace(/\.$/, '')));
+  const own = ownNames();
   const fromTrustedProxy = trustedPeerMatcher(proxies);
   app.addHook('onRequest', async (req, reply) => {
     // (req.socket is absent on @fastify/websocket's injected upgrades, despite its type.)
     const peer = (req.socket as typeof req.socket | undefined)?.remoteAddress;
-    if (loopbackOnly && !fromTrustedProxy(peer) && !loopbackHostAllowed(req.headers.host)) {
-      return reply.code(421).send({ error: 'misdirected request: this server only answers to localhost names' });
+    if (!fromTrustedProxy(peer)) {
+      if (loopbackOnly && !loopbackHostAllowed(req.headers.host)) {
+        return reply.code(421).send({ error: 'misdirected request: this server listens on loopback and only answers to localhost names' });
+      }
+      if (!loopbackOnly && !publicHostAllowed(req.headers.host, publicNames, own)) {
+        const name = String(req.headers.host ?? '').slice(0, 100);
+        return reply.code(421).send({
+          error: `misdirected request: ${JSON.stringify(name)} is not a name of this server; if clients reach it by that name, add it to server.public_names in hosts.yml`,
+        });
+      }
     }
     req.caller = identify(req, deps.token, app.deps.sessions);
     if (req.caller.kind === 'bad-token') return refuseBadToken(req, reply, app.deps.limiter);
@@ -127,7 +143,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Before the routes: the swagger plugin collects each route's schema as it is registered.
   await app.register(fastifySwagger, { openapi: OPENAPI_BASE });
   await app.register(fastifySwaggerUi, { routePrefix: API_REFERENCE_PREFIX, staticCSP: false, uiConfig: { deepLinking: true } });
-  await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
   await app.register(fastifyStatic, { root: publicDir, prefix: '/', index: ['index.html'], wildcard: false });
   await app.register(readRoutes);
   await app.register(actionRoutes);

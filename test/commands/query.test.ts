@@ -105,6 +105,22 @@ test('a wrong token is a one-line error with the auth exit status', async () => 
   assert.doesNotMatch(r.stderr, /\bat .*\.ts:\d+/, 'no stack trace');
 });
 
+test('a wrong token on a write (sessions kill, alerts ack) says "wrong API token", with the exit status of reads', async () => {
+  const wrong = ['--server', server.url, '--token', 'Wrong-Token-For-Writes-0123456789abcdef'];
+  const read = await cli(['status', ...wrong], { FLEETMON_DATA_DIR: '/nonexistent' });
+  for (const argv of [['sessions', 'kill', 'here:cli run #1', '--yes', '--force'], ['alerts', 'ack', '1', '--note', 'x']]) {
+    const r = await cli([...argv, ...wrong], { FLEETMON_DATA_DIR: '/nonexistent' });
+    assert.equal(r.code, read.code, `${argv.join(' ')}: ${r.stderr}`);
+    assert.equal(r.code, 9);
+    assert.match(r.stderr, /wrong API token/, argv.join(' '));
+    assert.doesNotMatch(r.stderr, /no token/i, argv.join(' '));
+    assert.doesNotMatch(r.stderr, /\bat .*\.ts:\d+/, 'no stack trace');
+  }
+  // Nothing was killed: the session is still listed.
+  const still = await cli(['sessions', '--json', '--server', server.url]);
+  assert.ok((JSON.parse(still.stdout) as Session[]).some((x) => x.name === 'cli run #1'), still.stdout);
+});
+
 test('an unreachable server is one line naming the URL, non-zero exit, also under --json', async () => {
   const r = await cli(['status', '--server', 'http://127.0.0.1:9']);
   assert.equal(r.code, 4);

@@ -236,3 +236,18 @@ test('server.trusted_proxies: addresses and CIDRs, none by default; a name or a 
   assert.match(err.message, /server\.trusted_proxies\[0\]: "proxy\.lan" is not an IP address or CIDR; fix:/);
   assert.match(err.message, /"10\.0\.0\.0\/33" is not an IP address or CIDR/);
 });
+
+test('server.public_names: host names and addresses, none by default; a URL or a name with a port is refused at its line:col', () => {
+  assert.deepEqual(parseConfigText('', 'a.yml').server.public_names, []);
+  assert.deepEqual(parseConfigText('server: {public_names: [fleetmon.example.org, monitor, 192.168.1.5, "fd00::5"]}\n', 'a.yml').server.public_names, [
+    'fleetmon.example.org',
+    'monitor',
+    '192.168.1.5',
+    'fd00::5',
+  ]);
+  const err = configError('server:\n  public_names: [ok.example, "https://fleetmon.example.org", "monitor:8080"]\n');
+  assert.match(err.message, /hosts\.yml:2:\d+: server\.public_names\[1\]: "https:\/\/fleetmon\.example\.org" is not a host name or IP address; fix: write the bare name/);
+  assert.match(err.message, /server\.public_names\[2\]: "monitor:8080" is not a host name or IP address/);
+  assert.doesNotMatch(err.message, /public_names\[0\]/);
+  assert.match(configError('server: {public_names: fleetmon.example.org}\n').message, /server\.public_names/);
+});

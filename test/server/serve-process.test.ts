@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import WebSocket from 'ws';
@@ -149,4 +150,21 @@ test('without a terminal the log is JSON lines; --log-format pretty makes it rea
   forced.child.kill('SIGTERM');
   await forced.exited;
   assert.match(forced.output(), /^\[\d\d:\d\d:\d\d\] INFO: fleetmon serving \{/m, forced.output());
+});
+
+test('serve with an empty hosts.yml (or only comments) warns in one line naming the file, and serves', async (t) => {
+  const data = tempDir();
+  t.after(data.remove);
+  for (const [name, text] of [['empty.yml', ''], ['comments.yml', '# hosts come later\n']] as const) {
+    const file = join(data.path, name);
+    writeFileSync(file, text);
+    const s = await serve(join(data.path, `data-${name}`), ['--config', file]);
+    t.after(() => s.child.kill('SIGKILL'));
+    assert.equal((await fetch(`${s.url}/health`)).status, 200);
+    s.child.kill('SIGTERM');
+    await s.exited;
+    const warning = s.output().split('\n').filter((l) => l.includes('has no settings'));
+    assert.equal(warning.length, 1, s.output());
+    assert.equal(warning[0], `fleetmon: warning: ${file}: the file has no settings: running with every default and no hosts to monitor`);
+  }
 });

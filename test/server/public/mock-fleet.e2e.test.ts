@@ -260,6 +260,28 @@ describe('dashboard with a mocked GPU fleet', { skip: SKIP_BROWSER }, () => {
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
+  test('one host on a wide screen fills its width too, its sessions beside its figures', async () => {
+    await page.setViewportSize({ width: 1920, height: 1000 });
+    const one = [h100Host(NOW, { gpus: [H100, hotGpu, burningGpu] })];
+    send({ event: 'hosts_update', data: one, summary: summaryOf(one, ALERTS, NOW) });
+    await page.waitForFunction(() => document.querySelectorAll('article.host-card').length === 1);
+    const box = await page.evaluate(() => {
+      const grid = document.querySelector('article.host-card')!.parentElement!.getBoundingClientRect();
+      const card = document.querySelector('article[data-host="gpu-h100"]')!;
+      const figures = card.querySelector('.card-body > .metrics')!.getBoundingClientRect();
+      const sessions = card.querySelector('.card-body > .sessions')!.getBoundingClientRect();
+      return { grid: grid.width, card: card.getBoundingClientRect().width, beside: sessions.left >= figures.right, sameTop: Math.abs(sessions.top - figures.top) < 40 };
+    });
+    assert.ok(box.card > box.grid * 0.95, `the one card uses ${Math.round(box.card)} of ${Math.round(box.grid)} px`);
+    assert.ok(box.beside && box.sameTop, 'sessions sit beside the figures in the wide card');
+    assert.equal(await horizontalOverflow(page), 0, 'no horizontal scroll');
+    await screenshot(page, 'one-host-wide', false);
+    // Back to the whole fleet for the tests below.
+    send({ event: 'hosts_update', data: fleet(), summary: summaryOf(fleet(), ALERTS, NOW) });
+    await page.waitForFunction(() => document.querySelectorAll('article.host-card').length === 2);
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
   test('the alert banner lists open alerts, most severe first, and collapses', async () => {
     const ids = await page.locator('#alerts-list li.alert').evaluateAll((lis) => lis.map((li) => (li as HTMLElement).dataset.alertId));
     assert.deepEqual(ids, ['crit-2', 'warn-1', 'legacy-1']);
