@@ -146,7 +146,7 @@ export function planDeploy(fleet: FleetFile, spec: LxcSpec, facts: DeployFacts):
     return { ...base, action: changes.length ? 'deploy' : 'ok', changes, ...(f.hostKey ? { hostKey: f.hostKey } : {}) };
   });
   if (fleet.hosts.some((h) => h.all_users)) {
-    warnings.push('all_users: this fleetmon build has no keys deploy --all-users yet; those hosts get the standard key (only the service account\'s sessions)');
+    warnings.push('all_users: apply does not install the all-users helper yet; those hosts get the standard key (only the service account\'s sessions) until you run fleetmon keys deploy --all-users on them');
   }
   const removed: ManagedHost[] = current ? managedHosts(current).filter((m) => !fleet.hosts.some((h) => h.address === m.address && h.port === m.port)) : [];
   for (const m of removed) {
