@@ -6,7 +6,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { tempDir, testDir, waitFor } from '../helpers/common.js';
@@ -28,6 +28,12 @@ function freePort(): Promise<number> {
 test('npm pack → npm install -g → fleetmon --version and fleetmon serve from another folder', { timeout: 600_000 }, async (t) => {
   const npm = spawnSync('npm', ['--version'], { encoding: 'utf8' });
   if (npm.status !== 0) return t.skip('npm is not on PATH');
+  // prepack builds dist/ and oclif.manifest.json in the checkout: leave it as it was found, or a manifest naming a
+  // dist/ older than later edits would stand in for the sources.
+  const built = ['dist', 'oclif.manifest.json'].filter((f) => !existsSync(join(repo, f)));
+  t.after(() => {
+    for (const f of built) rmSync(join(repo, f), { recursive: true, force: true });
+  });
   const pack = spawnSync('npm', ['pack', '--pack-destination', work.path, '--silent'], { cwd: repo, encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'error' } });
   assert.equal(pack.status, 0, pack.stderr);
   const tarball = readdirSync(work.path).find((f) => f.endsWith('.tgz'));
