@@ -169,7 +169,13 @@ export async function benchApi(report: Report, server: BenchServer, hosts: numbe
   }
 }
 
+/** The goals: the API's p99 at most this many times the bare node:http p99; the event loop never later than this. */
+export const P99_RATIO_TARGET = 1.5;
+export const LOOP_LATE_TARGET_MS = 10;
+
 async function measureApi(report: Report, server: BenchServer, opts: ApiOptions, split: CpuSplit | null): Promise<void> {
+  const measuredFrom = Date.now();
+  const hosts = server.history.at(-1)?.polled ?? 0;
   const auth = `authorization=Bearer ${server.token}`;
   for (const path of ['/api/hosts', '/api/sessions']) {
     for (const gzip of [false, true]) {
@@ -190,18 +196,34 @@ async function measureApi(report: Report, server: BenchServer, opts: ApiOptions,
         bare.stop();
       }
       const bad = r.non2xx + r.errors + r.timeouts;
+      // Latencies are whole ms; a bare p99 of 0–1 ms would make any ratio meaningless, so it counts as 1 ms.
+      const ratio = r.latency.p99 / Math.max(1, base.latency.p99);
       report.add({
         section: SECTION,
         name: `GET ${path}${gzip ? ' (gzip, as browsers and the CLI ask)' : ' (uncompressed)'} p99 at ${opts.rate} req/s`,
         value: r.latency.p99,
         unit: 'ms',
         comparison: `p50 ${r.latency.p50} ms, ${round(r.requests.average, 0)} req/s, ${round(payload.length / 1024, 0)} KiB each${bad ? `, ${bad} failed` : ''}; bare node:http with the same bytes: p50 ${base.latency.p50} ms, p99 ${base.latency.p99} ms; server event loop late by at most ${Number.isFinite(loopLate) ? `${round(loopLate, 0)} ms` : '(no cycle logged)'}`,
-        target: '< 10 ms',
-        holds: r.latency.p99 < 10 && bad === 0,
+        target: `≤ ${P99_RATIO_TARGET}× bare p99 (${round(ratio, 2)}×)`,
+        holds: ratio <= P99_RATIO_TARGET && bad === 0,
       });
     }
   }
-  report.note('API: autocannon (10 connections, fixed rate) loads the server while it polls 100 hosts every 5 s; the bare node:http row is the same payload with no fleetmon at all, measured right after on the same core');
+  const cycles = server.history.filter((c) => c.time >= measuredFrom);
+  const late = cycles.map((c) => c.loopDelayMaxMs).filter(Number.isFinite);
+  if (late.length > 0) {
+    const worst = Math.max(...late);
+    report.add({
+      section: SECTION,
+      name: `server event loop late, worst over ${late.length} cycles of ${hosts} hosts under API load`,
+      value: round(worst, 1),
+      unit: 'ms',
+      comparison: `median of the per-cycle worst ${round(summarize(late).median, 1)} ms (the server's own monitorEventLoopDelay, 10 ms resolution); parse and snapshot on worker threads, the cycle stored in slices, gzip on the thread pool`,
+      target: `≤ ${LOOP_LATE_TARGET_MS} ms`,
+      holds: worst <= LOOP_LATE_TARGET_MS,
+    });
+  } else report.skip(SECTION, 'event loop delay', 'the server logged no cycle with its loop delay while the API was measured');
+  report.note('API: autocannon (10 connections, fixed rate) loads the server while it polls its hosts every few seconds; the bare node:http row is the same payload with no fleetmon at all, measured right after on the same core');
   for (const gzip of [true, false]) {
     const ws = await fanOut(server, opts, gzip);
     const s = summarize(ws.latencies);

@@ -27,6 +27,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     sizes: { type: 'string' },
+    'hosts-per-sshd': { type: 'string' },
     out: { type: 'string', default: join(repoRoot, 'bench', 'results') },
     'node-arg': { type: 'string', multiple: true },
   },
@@ -35,7 +36,8 @@ const quick = values.quick === true;
 const only = new Set((values.only?.split(',') ?? SECTIONS).map((s) => s.trim()) as Section[]);
 for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`unknown section ${s}; choose from ${SECTIONS.join(', ')}`);
 const sizes = values.sizes?.split(',').map(Number) ?? (quick ? [4, 8, 12] : [10, 50, 100, 200]);
-const apiSize = sizes.includes(100) ? 100 : Math.max(...sizes);
+// The never-stall goal is stated for a 200-host cycle.
+const apiSize = sizes.includes(200) ? 200 : sizes.includes(100) ? 100 : Math.max(...sizes);
 
 function machine(): Record<string, string | number> {
   const kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
@@ -73,6 +75,7 @@ if ((only.has('scale') || only.has('api')) && needsFleet('3/4. fleet size, API',
     steadyCycles: quick ? 2 : 8,
     intervalSeconds: quick ? 2 : 5,
     apiSize,
+    hostsPerSshd: Number(values['hosts-per-sshd'] ?? 1),
     nodeArgs: values['node-arg'],
     ...(only.has('api') ? { during: (server, fleet) => benchApi(report, server, apiSize, apiOpts, fleet) } : {}),
   });
