@@ -21,6 +21,8 @@ export interface FleetScaleOptions {
   hostsPerSshd?: number;
   nodeArgs?: string[];
   during?: (server: BenchServer, fleet: Fleet) => Promise<void>;
+  /** Given the largest size's server while it still runs (the Prometheus scrape). */
+  atLargest?: (server: BenchServer, hosts: number) => Promise<void>;
 }
 
 const SECTION = '3. fleet size';
@@ -107,6 +109,7 @@ export async function benchFleetScale(report: Report, opts: FleetScaleOptions): 
             ...(TARGET_RSS_MB[n] ? { target: `≤ ${TARGET_RSS_MB[n]} MB`, holds: mem.rssMiB * 1.048576 <= TARGET_RSS_MB[n]! } : {}),
           });
         }
+        if (n === largest && opts.atLargest) await opts.atLargest(server, n);
         rows.push({ n, stored: stored.median, cpu: cpu.mean, rss: mem?.rssMiB ?? Number.NaN, peak: mem?.peakMiB ?? Number.NaN });
       } finally {
         await server.stop();
