@@ -54,3 +54,13 @@ test('promtool check metrics passes on GET /metrics after a live cycle of this m
   const r = promtool(res.body);
   assert.equal(r.code, 0, r.out);
 });
+
+test('a host is rendered once per object: a replaced host (its next poll) shows its new figures', () => {
+  const now = Date.now();
+  const first = { ...h100Host(now), cpu_percent: 12.5 };
+  assert.match(renderMetrics([first], 0), /^fleetmon_host_cpu_percent\{host="gpu-h100"\} 12\.5$/m);
+  const next = { ...first, cpu_percent: 87 };
+  const text = renderMetrics([next], 0);
+  assert.match(text, /^fleetmon_host_cpu_percent\{host="gpu-h100"\} 87$/m);
+  assert.doesNotMatch(text, /12\.5/);
+});
