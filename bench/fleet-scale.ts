@@ -81,7 +81,8 @@ export async function benchFleetScale(report: Report, opts: FleetScaleOptions): 
       try {
         const [cold] = await server.cycles(1, firstTimeout);
         await server.cycles(1, firstTimeout); // the early second cycle (2 s after the first)
-        const steady: CycleLine[] = await server.cycles(opts.steadyCycles);
+        // One deadline covers all the steady cycles: each gets two intervals.
+        const steady: CycleLine[] = await server.cycles(opts.steadyCycles, 60_000 + opts.steadyCycles * interval(n) * 2000);
         const summary = await apiGet<{ hosts_online: number; hosts_degraded: number; sessions_active: number }>(server, '/api/summary');
         const up = summary.hosts_online + summary.hosts_degraded;
         if (up !== n) report.note(`${n} hosts: only ${up} answered (${n - up} failed); the figures cover a partial cycle`);
