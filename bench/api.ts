@@ -169,7 +169,28 @@ export async function benchApi(report: Report, server: BenchServer, hosts: numbe
   }
 }
 
+/** The goals: the API's p99 at most this many times the bare node:http p99; the event loop never later than this. */
+export const P99_RATIO_TARGET = 1.5;
+export const LOOP_LATE_TARGET_MS = 10;
+
 async function measureApi(report: Report, server: BenchServer, opts: ApiOptions, split: CpuSplit | null): Promise<void> {
+  const hosts = server.history.at(-1)?.polled ?? 0;
+  // The cycle's own stall: cycles landing with no API load, the server's core shared with nothing of ours.
+  const quietCycles = await server.cycles(3);
+  const quiet = quietCycles.map((c) => c.loopDelayMaxMs).filter(Number.isFinite);
+  if (quiet.length > 0) {
+    const worst = Math.max(...quiet);
+    report.add({
+      section: SECTION,
+      name: `server event loop late while ${hosts}-host cycles land (no API load), worst of ${quiet.length} cycles`,
+      value: round(worst, 1),
+      unit: 'ms',
+      comparison: `per cycle ${quiet.map((q) => round(q, 0)).join(' / ')} ms (the server's own monitorEventLoopDelay); its main thread per cycle ran ${quietCycles.map((c) => round(c.mainRunMs, 0)).join(' / ')} ms and waited for a CPU ${quietCycles.map((c) => round(c.mainWaitMs, 0)).join(' / ')} ms (schedstat: waits beyond the delay are the machine, not fleetmon); parse and snapshot on worker threads, the cycle stored in slices, bodies joined from per-host JSON, gzip on the thread pool`,
+      target: `≤ ${LOOP_LATE_TARGET_MS} ms`,
+      holds: worst <= LOOP_LATE_TARGET_MS,
+    });
+  }
+  const measuredFrom = Date.now();
   const auth = `authorization=Bearer ${server.token}`;
   for (const path of ['/api/hosts', '/api/sessions']) {
     for (const gzip of [false, true]) {
@@ -190,18 +211,32 @@ async function measureApi(report: Report, server: BenchServer, opts: ApiOptions,
         bare.stop();
       }
       const bad = r.non2xx + r.errors + r.timeouts;
+      // Latencies are whole ms; a bare p99 of 0–1 ms would make any ratio meaningless, so it counts as 1 ms.
+      const ratio = r.latency.p99 / Math.max(1, base.latency.p99);
       report.add({
         section: SECTION,
         name: `GET ${path}${gzip ? ' (gzip, as browsers and the CLI ask)' : ' (uncompressed)'} p99 at ${opts.rate} req/s`,
         value: r.latency.p99,
         unit: 'ms',
         comparison: `p50 ${r.latency.p50} ms, ${round(r.requests.average, 0)} req/s, ${round(payload.length / 1024, 0)} KiB each${bad ? `, ${bad} failed` : ''}; bare node:http with the same bytes: p50 ${base.latency.p50} ms, p99 ${base.latency.p99} ms; server event loop late by at most ${Number.isFinite(loopLate) ? `${round(loopLate, 0)} ms` : '(no cycle logged)'}`,
-        target: '< 10 ms',
-        holds: r.latency.p99 < 10 && bad === 0,
+        target: `≤ ${P99_RATIO_TARGET}× bare p99 (${round(ratio, 2)}×)`,
+        holds: ratio <= P99_RATIO_TARGET && bad === 0,
       });
     }
   }
-  report.note('API: autocannon (10 connections, fixed rate) loads the server while it polls 100 hosts every 5 s; the bare node:http row is the same payload with no fleetmon at all, measured right after on the same core');
+  const cycles = server.history.filter((c) => c.time >= measuredFrom);
+  const late = cycles.map((c) => c.loopDelayMaxMs).filter(Number.isFinite);
+  if (late.length > 0) {
+    const worst = Math.max(...late);
+    report.add({
+      section: SECTION,
+      name: `server event loop late under the API load above, worst of ${late.length} cycles`,
+      value: round(worst, 1),
+      unit: 'ms',
+      comparison: `median of the per-cycle worst ${round(summarize(late).median, 1)} ms; this includes the load itself: autocannon shares the server's core and the uncompressed bodies are MBs per request, so the bare node:http rows above show what that core allows`,
+    });
+  } else report.skip(SECTION, 'event loop delay', 'the server logged no cycle with its loop delay while the API was measured');
+  report.note('API: autocannon (10 connections, fixed rate) loads the server while it polls its hosts every few seconds; the bare node:http row is the same payload with no fleetmon at all, measured right after on the same core');
   for (const gzip of [true, false]) {
     const ws = await fanOut(server, opts, gzip);
     const s = summarize(ws.latencies);

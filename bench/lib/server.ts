@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,6 +61,19 @@ export interface CycleLine {
   loopDelayMaxMs: number;
   /** V8 heap in use at the cycle, MiB (process.memoryUsage). */
   heapUsedMiB: number;
+  /** The server's main thread since the previous cycle line (/proc/PID/task/PID/schedstat): ms on a CPU, ms runnable but waiting for one. */
+  mainRunMs: number;
+  mainWaitMs: number;
+}
+
+/** The main thread's cumulative time on a CPU and waiting on the run queue, ns. */
+function mainThreadSched(pid: number): { run: number; wait: number } | null {
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+    return { run: run ?? 0, wait: wait ?? 0 };
+  } catch {
+    return null;
+  }
 }
 
 export interface BenchServer {
@@ -93,6 +106,7 @@ export async function startBenchServer(config: Record<string, unknown>, opts: { 
   const waiters: Array<(c: CycleLine) => void> = [];
   const history: CycleLine[] = [];
   let lastCpu = procTimes(pid)?.self ?? 0;
+  let lastSched = mainThreadSched(pid);
   let ready: (url: string) => void;
   const listening = new Promise<string>((r) => (ready = r));
   createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -105,6 +119,7 @@ export async function startBenchServer(config: Record<string, unknown>, opts: { 
     if (rec.msg === 'fleetmon serving' && rec.url) ready(rec.url);
     if (rec.msg === 'poll cycle') {
       const cpu = procTimes(pid)?.self ?? lastCpu;
+      const sched = mainThreadSched(pid);
       const c: CycleLine = {
         time: rec.time ?? Date.now(),
         ms: rec.ms ?? Number.NaN,
@@ -113,8 +128,11 @@ export async function startBenchServer(config: Record<string, unknown>, opts: { 
         cpuMs: cpu - lastCpu,
         loopDelayMaxMs: rec.loopDelayMaxMs ?? Number.NaN,
         heapUsedMiB: rec.heapUsedMiB ?? Number.NaN,
+        mainRunMs: sched && lastSched ? (sched.run - lastSched.run) / 1e6 : Number.NaN,
+        mainWaitMs: sched && lastSched ? (sched.wait - lastSched.wait) / 1e6 : Number.NaN,
       };
       lastCpu = cpu;
+      lastSched = sched;
       history.push(c);
       for (const w of waiters.splice(0)) w(c);
     }

@@ -9,6 +9,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import fastifyWebsocket from '@fastify/websocket';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { isLoopback, type FleetConfig } from '../core/config.js';
+import type { Host } from '../core/model.js';
 import { publicDir } from '../paths.js';
 import { tokensEqual } from '../core/api-token.js';
 import { BodyCache } from './http/body-cache.js';
@@ -99,8 +100,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Bodies serialized for one cycle go stale when the monitor publishes the next.
   const invalidateBodies = () => app.deps.bodies.invalidate();
   deps.monitor.on('cycle', invalidateBodies);
+  // Each host (and its sessions) is serialized as its poll lands, so publishing a cycle only joins bytes.
+  const warmBodies = (h: Host) => {
+    app.deps.bodies.warm(h);
+    for (const s of h.sessions) app.deps.bodies.warm(s);
+  };
+  deps.monitor.poller.on('host', warmBodies);
   app.addHook('onClose', async () => {
     deps.monitor.off('cycle', invalidateBodies);
+    deps.monitor.poller.off('host', warmBodies);
   });
   app.decorateRequest('caller', null as unknown as Caller);
 

@@ -10,6 +10,7 @@ import { summarizeFleet } from '../core/summary.js';
 import { evaluateOrDisable, noTimers, type AlertTimers } from './alerts/evaluate.js';
 import type { AlertEvent } from './alerts/events.js';
 import { transportFactory } from './collector/hosts.js';
+import { ParsePool } from './collector/parse-pool.js';
 import { Poller, type CycleResult } from './collector/poller.js';
 import type { Transport } from './collector/transport.js';
 import { killSession, type KillOutcome } from './kill.js';
@@ -28,12 +29,20 @@ export interface MonitorOptions {
   makeTransport?: (host: HostConfig) => Transport;
   /** See TransportFactoryOptions.localAllUsers. */
   localAllUsers?: boolean;
+  /** Parse worker threads (default: one per core but one; 0 parses on the main thread). */
+  parseWorkers?: number;
   /** The environment the notification channels read their `*_env` secrets from (tests pass their own). */
   env?: NodeJS.ProcessEnv;
 }
 
 /** How often hosts' whole snapshots are saved for the next start (and at shutdown); samples go every cycle. */
 export const STATE_SAVE_EVERY_MS = 5 * 60 * 1000;
+
+/**
+ * Hosts per store transaction. A 200-host cycle written at once held the event loop ~15–30 ms; slices of this
+ * size take a few ms each, with requests answered between them.
+ */
+export const STORE_SLICE_HOSTS = 40;
 
 /** How often the monitor rolls old samples up and deletes them. */
 export const RETENTION_EVERY_MS = 10 * 60 * 1000;
@@ -62,6 +71,7 @@ export class Monitor extends EventEmitter {
   private readonly now: () => number;
   private retentionTimer: NodeJS.Timeout | null = null;
   private readonly loopDelay = new LoopDelay();
+  private readonly pool: ParsePool;
   /** Start of the last cycle whose host snapshots were saved (null: none yet). */
   private statesSavedAt: number | null = null;
   /** Set while cycles fail to be stored (a read-only disk, say), cleared by the next stored one. */
@@ -85,13 +95,16 @@ export class Monitor extends EventEmitter {
       now: this.now,
       ...(opts.env ? { env: opts.env } : {}),
     });
+    const workers = opts.parseWorkers ?? (process.env.FLEETMON_PARSE_WORKERS !== undefined ? Number(process.env.FLEETMON_PARSE_WORKERS) : undefined);
+    this.pool = new ParsePool(workers);
     this.poller = new Poller({
+      pool: this.pool,
+      afterCycle: (c) => this.onCycle(c),
       config: opts.config,
       now: this.now,
       restored: this.samples.lastStates(),
       makeTransport: opts.makeTransport ?? transportFactory({ config: opts.config, known: this.store.hostKeys, now: this.now, log: this.log, localAllUsers: opts.localAllUsers === true }),
     });
-    this.poller.on('cycle', (c: CycleResult) => this.onCycle(c));
     this.poller.on('error', (err: unknown) => this.log.error({ err }, 'poll cycle failed'));
   }
 
@@ -107,6 +120,7 @@ export class Monitor extends EventEmitter {
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     this.loopDelay.stop();
     await this.poller.stop();
+    await this.pool.close();
     await this.notifier.stop();
     if (this.poller.lastCycle) {
       try {
@@ -124,25 +138,34 @@ export class Monitor extends EventEmitter {
     return removed;
   }
 
-  private onCycle(cycle: CycleResult): void {
+  private async onCycle(cycle: CycleResult): Promise<void> {
     const writeStarted = performance.now();
+    /** Time spent writing, not counting the waits between slices (writeMs below is start to stored). */
+    let writeBusyMs = 0;
     const states = this.statesSavedAt === null || cycle.startedAt - this.statesSavedAt >= STATE_SAVE_EVERY_MS;
-    // Evaluation is pure; reading the open alerts, evaluating and writing are one synchronous stretch, so nothing
-    // (an acknowledgement, say) lands in between.
-    let changes: ReturnType<Store['writeCycle']>;
+    let changes: AlertEvent[];
     let timers: AlertTimers;
     try {
+      // Samples in slices, each its own short transaction, the event loop free between them. A failure part way
+      // leaves the earlier slices stored: samples are per host and time, so a partial cycle is only a gap.
+      for (let i = 0; i < cycle.hosts.length; i += STORE_SLICE_HOSTS) {
+        if (i > 0) await new Promise<void>((r) => setImmediate(r));
+        const sliceStarted = performance.now();
+        this.store.writeSamples(cycle.startedAt, cycle.hosts.slice(i, i + STORE_SLICE_HOSTS), states);
+        writeBusyMs += performance.now() - sliceStarted;
+      }
+      const alertsStarted = performance.now();
+      // Evaluation is pure; reading the open alerts, evaluating and writing are one synchronous stretch, so nothing
+      // (an acknowledgement, say) lands in between.
       const at = cycle.finishedAt;
       const { timers: next, ...alertChanges } = evaluateOrDisable(this.poller.runtimes, this.alerts.open(), this.config.alerts, { now: at, timers: this.alertTimers });
       timers = next;
-      changes = this.store.writeCycle({
-        ts: cycle.startedAt,
-        hosts: cycle.hosts,
+      changes = this.store.writeAlerts({
         alertChanges,
         alertsAt: at,
-        states,
         ...(this.notifier.enabled ? { planNotifications: (events: AlertEvent[], get: (id: string) => Alert | undefined) => this.notifier.plan(events, get, at) } : {}),
       });
+      writeBusyMs += performance.now() - alertsStarted;
     } catch (err) {
       // The live view still gets the cycle; /health says that nothing is being kept.
       this.storeFailure = { since: this.storeFailure?.since ?? this.now(), consecutive: (this.storeFailure?.consecutive ?? 0) + 1, error: err instanceof Error ? err.message : String(err) };
@@ -162,7 +185,7 @@ export class Monitor extends EventEmitter {
       const mem = process.memoryUsage();
       const mib = (n: number) => Math.round(n / 2 ** 20);
       this.log.debug(
-        { ms: cycle.durationMs, writeMs, polled: cycle.polled, skipped: cycle.skipped.length, loopDelayMaxMs, rssMiB: mib(mem.rss), heapUsedMiB: mib(mem.heapUsed), heapTotalMiB: mib(mem.heapTotal), externalMiB: mib(mem.external) },
+        { ms: cycle.durationMs, writeMs, writeBusyMs, polled: cycle.polled, skipped: cycle.skipped.length, loopDelayMaxMs, rssMiB: mib(mem.rss), heapUsedMiB: mib(mem.heapUsed), heapTotalMiB: mib(mem.heapTotal), externalMiB: mib(mem.external) },
         'poll cycle',
       );
     }

@@ -8,8 +8,8 @@ import { EventEmitter } from 'node:events';
 import type { FleetConfig, HostConfig } from '../../core/config.js';
 import { errorMessage } from '../../core/errors.js';
 import { iso, noMetrics, type Host, type HostMetrics } from '../../core/model.js';
-import { splitProbeResponse } from './parse.js';
-import { buildSnapshot, type Counters } from './snapshot.js';
+import { parseInline, type ParseInput, type ParsePool } from './parse-pool.js';
+import type { Counters, HostSnapshot } from './snapshot.js';
 import { HostKeyMismatchError, type Transport } from './transport.js';
 
 export interface HostRuntime {
@@ -45,6 +45,10 @@ export interface PollerOptions {
   now?: () => number;
   random?: () => number;
   restored?: Map<string, Host>;
+  /** Where answers are parsed (worker threads); without it, inline on this thread. */
+  pool?: ParsePool;
+  /** Awaited after each cycle, before runCycle resolves and the next cycle is timed (the monitor stores it). */
+  afterCycle?: (cycle: CycleResult) => Promise<void> | void;
 }
 
 /**
@@ -199,6 +203,7 @@ export class Poller extends EventEmitter {
     };
     this.lastCycle = result;
     this.emit('cycle', result);
+    await this.opts.afterCycle?.(result);
     return result;
   }
 
@@ -211,19 +216,20 @@ export class Poller extends EventEmitter {
       const channel = await r.transport.channel();
       const wantDisks = r.disksReadAt === 0 || r.host.memory_total_mb === null || started - r.disksReadAt >= DISK_REFRESH_MS;
       const { nonce, text } = await channel.poll(gpuMode, config.ssh.timeout * 1000, { disks: wantDisks });
-      const response = splitProbeResponse(text, nonce);
-      const snap = buildSnapshot({
+      const input: ParseInput = {
+        text,
+        nonce,
         hostName: r.config.name,
         address: r.config.address,
         sshUser: sshUserOf(config, r.config),
         sshPort: r.config.port ?? config.ssh.port,
         hasGpu: r.config.has_gpu,
         legacyThresholdHours: config.legacy_threshold_hours,
-        response,
         previous: r.counters,
         nowMs: this.now(),
         previousDisks: r.host.disks,
-      });
+      };
+      const snap: HostSnapshot = this.opts.pool ? await this.opts.pool.parse(input) : parseInline(input);
       if (wantDisks) r.disksReadAt = started;
       const now = this.now();
       r.counters = snap.counters;

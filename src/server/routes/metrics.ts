@@ -36,40 +36,62 @@ const HELP: Array<[string, string, string]> = [
   ['fleetmon_gpu_memory_used_bytes', 'gauge', 'GPU memory in use'],
 ];
 
-export function renderMetrics(hosts: Host[], openAlerts: number): string {
-  const out: string[] = [];
-  const by = new Map<string, string[]>(HELP.map(([n]) => [n, []]));
+/**
+ * Each host's lines by metric, memoized per host object (the poller replaces a host's object when it changes, never
+ * edits it): a 1000-host fleet's exposition took 60–220 ms to render whole on the event loop; rendered as each
+ * poll lands, a scrape only joins the lines.
+ */
+const linesOf = new WeakMap<Host, Map<string, string>>();
+
+/** A host's lines, one newline-joined block per metric (fewer pieces for a scrape to join). */
+export function hostLines(h: Host): Map<string, string> {
+  const cached = linesOf.get(h);
+  if (cached) return cached;
+  const by = new Map<string, string[]>();
   const add = (name: string, labels: Labels, v: number | null | undefined) => {
     const l = line(name, labels, v);
-    if (l) by.get(name)!.push(l);
+    if (!l) return;
+    const list = by.get(name);
+    if (list) list.push(l);
+    else by.set(name, [l]);
   };
   const MiB = 1024 * 1024;
-  for (const h of hosts) {
-    add('fleetmon_host_up', { host: h.hostname }, h.status === 'online' || h.status === 'degraded' ? 1 : 0);
-    if (h.status !== 'offline') {
-      const bytes = (mb: number | null) => (mb === null ? null : Math.round(mb * MiB));
-      add('fleetmon_host_cpu_percent', { host: h.hostname }, h.cpu_percent);
-      add('fleetmon_host_memory_used_bytes', { host: h.hostname }, bytes(h.memory_used_mb));
-      add('fleetmon_host_memory_total_bytes', { host: h.hostname }, bytes(h.memory_total_mb));
-      add('fleetmon_host_load1', { host: h.hostname }, h.load_avg?.[0]);
-    }
-    for (const s of h.sessions) {
-      const labels = { host: h.hostname, user: s.user, session: s.name };
-      add('fleetmon_session_cpu_percent', labels, s.cpu_percent);
-      add('fleetmon_session_rss_bytes', labels, Math.round(s.memory_mb * MiB));
-      add('fleetmon_session_gpu_memory_bytes', labels, Math.round(s.gpu_memory_mb * MiB));
-      add('fleetmon_session_legacy', labels, s.status === 'legacy' ? 1 : 0);
-    }
-    for (const g of h.gpus) {
-      const labels = { host: h.hostname, gpu: g.index, name: g.name };
-      add('fleetmon_gpu_temperature_celsius', labels, g.temperature_c);
-      add('fleetmon_gpu_power_watts', labels, g.power_draw_watts);
-      add('fleetmon_gpu_utilization_percent', labels, g.utilization_percent);
-      add('fleetmon_gpu_memory_used_bytes', labels, g.memory_used_mb === null ? null : g.memory_used_mb * MiB);
-    }
+  add('fleetmon_host_up', { host: h.hostname }, h.status === 'online' || h.status === 'degraded' ? 1 : 0);
+  if (h.status !== 'offline') {
+    const bytes = (mb: number | null) => (mb === null ? null : Math.round(mb * MiB));
+    add('fleetmon_host_cpu_percent', { host: h.hostname }, h.cpu_percent);
+    add('fleetmon_host_memory_used_bytes', { host: h.hostname }, bytes(h.memory_used_mb));
+    add('fleetmon_host_memory_total_bytes', { host: h.hostname }, bytes(h.memory_total_mb));
+    add('fleetmon_host_load1', { host: h.hostname }, h.load_avg?.[0]);
   }
+  for (const s of h.sessions) {
+    const labels = { host: h.hostname, user: s.user, session: s.name };
+    add('fleetmon_session_cpu_percent', labels, s.cpu_percent);
+    add('fleetmon_session_rss_bytes', labels, Math.round(s.memory_mb * MiB));
+    add('fleetmon_session_gpu_memory_bytes', labels, Math.round(s.gpu_memory_mb * MiB));
+    add('fleetmon_session_legacy', labels, s.status === 'legacy' ? 1 : 0);
+  }
+  for (const g of h.gpus) {
+    const labels = { host: h.hostname, gpu: g.index, name: g.name };
+    add('fleetmon_gpu_temperature_celsius', labels, g.temperature_c);
+    add('fleetmon_gpu_power_watts', labels, g.power_draw_watts);
+    add('fleetmon_gpu_utilization_percent', labels, g.utilization_percent);
+    add('fleetmon_gpu_memory_used_bytes', labels, g.memory_used_mb === null ? null : g.memory_used_mb * MiB);
+  }
+  const joined = new Map([...by].map(([name, lines]) => [name, lines.join('\n')]));
+  linesOf.set(h, joined);
+  return joined;
+}
+
+export function renderMetrics(hosts: Host[], openAlerts: number): string {
+  const out: string[] = [];
+  const perHost = hosts.map(hostLines);
   for (const [name, type, help] of HELP) {
-    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...by.get(name)!);
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const by of perHost) {
+      const block = by.get(name);
+      if (block) out.push(block);
+    }
   }
   out.push('# HELP fleetmon_alerts_open open alerts', '# TYPE fleetmon_alerts_open gauge', `fleetmon_alerts_open ${openAlerts}`);
   return `${out.join('\n')}\n`;
@@ -77,8 +99,19 @@ export function renderMetrics(hosts: Host[], openAlerts: number): string {
 
 export const metricsRoutes: FastifyPluginAsync = async (app) => {
   const { monitor } = app.deps;
+  // Each host's lines rendered as its poll lands; the whole text once per cycle (and open-alert count).
+  const warm = (h: Host) => void hostLines(h);
+  monitor.poller.on('host', warm);
+  app.addHook('onClose', async () => {
+    monitor.poller.off('host', warm);
+  });
+  let cached: { hosts: Host[]; alerts: number; text: string } | null = null;
   app.get('/metrics', { onRequest: requireRead, schema: { response: { 200: { type: 'string' } } } }, async (_req, reply) => {
     reply.type('text/plain; version=0.0.4; charset=utf-8');
-    return renderMetrics(monitor.hosts(), monitor.summary().alerts_open);
+    const hosts = monitor.hosts();
+    const alerts = monitor.summary().alerts_open;
+    const same = cached && cached.alerts === alerts && cached.hosts.length === hosts.length && cached.hosts.every((h, i) => h === hosts[i]);
+    if (!same) cached = { hosts, alerts, text: renderMetrics(hosts, alerts) };
+    return cached!.text;
   });
 };

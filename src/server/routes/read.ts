@@ -60,9 +60,9 @@ export function parseSince(value: string | undefined, now: number, fallbackMs: n
  * A list from the body cache (serialized once per cycle, gzip'd when the client takes it); the route's schema
  * still documents the shape.
  */
-function sendList(req: FastifyRequest, reply: FastifyReply, key: string, build: () => unknown) {
+async function sendList(req: FastifyRequest, reply: FastifyReply, key: string, build: () => object[]) {
   const gzip = acceptsGzip(req.headers['accept-encoding']);
-  const body = req.server.deps.bodies.get(key, build, gzip ? 'gzip' : 'identity');
+  const body = await req.server.deps.bodies.get(key, build, gzip ? 'gzip' : 'identity');
   reply.header('vary', 'accept-encoding').type('application/json; charset=utf-8');
   if (gzip) reply.header('content-encoding', 'gzip');
   return reply.send(body as never);

@@ -47,6 +47,23 @@ export class Store {
     })();
   }
 
+  /**
+   * One slice of a cycle's samples (and states) in its own short transaction: a large fleet's cycle is written in
+   * slices with the event loop free between them (Monitor), then writeAlerts closes it.
+   */
+  writeSamples(ts: number, hosts: Host[], states: boolean): void {
+    this.db.transaction(() => this.samples.insertCycle(ts, hosts, { states }))();
+  }
+
+  /** A cycle's alert changes and the notifications they cause, in one transaction; returns the events to publish. */
+  writeAlerts(w: Omit<CycleWrite, 'ts' | 'hosts' | 'states'>): AlertEvent[] {
+    return this.db.transaction(() => {
+      const events = this.alerts.apply(w.alertChanges, w.alertsAt);
+      if (w.planNotifications && events.length > 0) this.outbox.enqueue(w.planNotifications(events, (id) => this.alerts.get(id)));
+      return events;
+    })();
+  }
+
   /** An acknowledgement and the notifications it causes, in one transaction. */
   acknowledge(id: string, by: string, note: string | null, at: number, plan?: (alert: Alert) => OutboxPlan[]): Alert | undefined {
     return this.db.transaction(() => {
