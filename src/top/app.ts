@@ -10,8 +10,6 @@ import { startFeed, type FeedOptions, type FeedPatch } from './feed.js';
 import { onKey, type Effect, type KeyInfo } from './keys.js';
 import { frame, initialState, type Line, type Tone, type TopState } from './view.js';
 
-type Action = { type: 'patch'; patch: Partial<TopState> } | { type: 'key'; input: string; key: KeyInfo; run: (e: Effect) => void };
-
 const TONE_PROPS: Record<Tone, Record<string, unknown>> = {
   ok: { color: 'green' },
   warn: { color: 'yellow' },
@@ -41,17 +39,6 @@ export function renderOnce(state: TopState, width: number, height: number, color
   return renderToString(frameElement(frame(state, width, height, now), color), { columns: width });
 }
 
-function reducer(st: TopState, a: Action): TopState {
-  if (a.type === 'patch') return { ...st, ...a.patch };
-  const r = onKey(st, a.input, a.key);
-  // Effects leave the reducer through the callback on the next turn, never during rendering.
-  if (r.effect) {
-    const e = r.effect;
-    queueMicrotask(() => a.run(e));
-  }
-  return r.state;
-}
-
 interface AppProps {
   client: ApiClient;
   color: boolean;
@@ -73,14 +60,21 @@ function useSize(): { width: number; height: number } {
 }
 
 function TopApp({ client, color, feed }: AppProps): ReactElement {
-  const [state, dispatch] = useReducer(reducer, undefined, initialState);
+  // The state lives in a ref and every change is synchronous: keys typed ahead and feed updates that arrive between
+  // two renders each see the state the previous one left, and effects run outside React's render.
+  const stateRef = useRef<TopState>(initialState());
+  const [, rerender] = useReducer((n: number) => n + 1, 0);
+  const update = (f: (s: TopState) => TopState) => {
+    stateRef.current = f(stateRef.current);
+    rerender();
+  };
   const { exit } = useApp();
   const { width, height } = useSize();
   const [now, setNow] = useState(() => Date.now());
   const feedRef = useRef<ReturnType<typeof startFeed> | null>(null);
 
   useEffect(() => {
-    const f = startFeed(client, (patch: FeedPatch) => dispatch({ type: 'patch', patch }), feed);
+    const f = startFeed(client, (patch: FeedPatch) => update((s) => ({ ...s, ...patch })), feed);
     feedRef.current = f;
     // The "updated … ago" clock: once a second is all it needs.
     const tick = setInterval(() => setNow(Date.now()), 1000);
@@ -90,13 +84,13 @@ function TopApp({ client, color, feed }: AppProps): ReactElement {
     };
   }, [client]);
 
-  const say = (text: string, tone?: Tone) => dispatch({ type: 'patch', patch: { message: { text, tone } } });
+  const say = (text: string, tone?: Tone) => update((s) => ({ ...s, message: { text, tone } }));
   const fail = (what: string) => (err: unknown) => say(`${what} failed: ${err instanceof Error ? err.message : String(err)}`, 'crit');
   const run = (e: Effect) => {
     if (e.kind === 'quit') return exit();
     if (e.kind === 'request-kill') {
       client.requestKill(e.session.fleetmon_id).then(
-        (r) => dispatch({ type: 'patch', patch: { message: null, prompt: { kind: 'kill', session: r.session, token: r.confirm_token, step: 1 } } }),
+        (r) => update((s) => ({ ...s, message: null, prompt: { kind: 'kill', session: r.session, token: r.confirm_token, step: 1 } })),
         fail(`kill ${e.session.fleetmon_id}`),
       );
     } else if (e.kind === 'confirm-kill') {
@@ -118,8 +112,21 @@ function TopApp({ client, color, feed }: AppProps): ReactElement {
     }
   };
 
-  useInput((input, key) => dispatch({ type: 'key', input, key, run }));
-  return frameElement(frame(state, width, height, now), color);
+  // Ink hands over what arrived in one read: typed-ahead keys ("xq" over a slow link) are split into single keys so
+  // that each is its own command; escape sequences (arrows, …) come parsed as one key.
+  useInput((input, key) => {
+    const chars = [...input];
+    const presses: Array<[string, KeyInfo]> = chars.length > 1 && !key.ctrl && !key.meta ? chars.map((c) => [c, {}]) : [[input, key]];
+    const effects: Effect[] = [];
+    for (const [i, k] of presses) {
+      const r = onKey(stateRef.current, i, k);
+      stateRef.current = r.state;
+      if (r.effect) effects.push(r.effect);
+    }
+    rerender();
+    for (const e of effects) run(e);
+  });
+  return frameElement(frame(stateRef.current, width, height, now), color);
 }
 
 /** Whether to colour: a terminal that is not dumb, and no NO_COLOR (https://no-color.org: any non-empty value). */

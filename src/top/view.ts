@@ -244,7 +244,6 @@ export function headerLines(st: TopState, width: number, now: number): Line[] {
   const updated = st.lastUpdate === null ? 'no data yet' : `updated ${age(new Date(st.lastUpdate).toISOString(), now)} ago`;
   const right = '?:keys  q:quit';
   const left: Line = [{ text: 'fleetmon top  ', tone: 'head' }, conn[st.connection], { text: `  ${updated}` }];
-  if (st.connection === 'lost' && st.connectionDetail) left.push({ text: ` (${st.connectionDetail}; retrying)`, tone: 'dim' });
   const pad = Math.max(1, width - len(lineText(left)) - len(right));
   const s = st.summary;
   const second: Line = s
@@ -261,6 +260,8 @@ export function headerLines(st: TopState, width: number, now: number): Line[] {
         ...(s.alerts_open > 0 && width >= 100 ? [{ text: ` (${s.alerts_unacknowledged} unacknowledged)` }] : []),
       ]
     : [{ text: 'waiting for the server…', tone: 'dim' }];
+  // While the server is away its error takes the second line: the counts above it are stale anyway.
+  if (st.connection === 'lost') second.splice(0, second.length, { text: `${st.connectionDetail ?? 'no answer'}; retrying`, tone: 'crit' });
   return [clipLine([...left, { text: ' '.repeat(pad) }, { text: right, tone: 'dim' }], width), clipLine(second, width)];
 }
 
@@ -450,9 +451,9 @@ export function detailLines(st: TopState, host: Host, now: number): Line[] {
 export const KEYS: Array<[string, string]> = [
   ['↑ ↓', 'move the selection'],
   ['Tab', 'next pane: sessions, alerts, hosts'],
-  ['Enter', 'open the selected host (or the host of the selected session or alert); Esc back'],
+  ['Enter', 'open the host of the selection; Esc goes back'],
   ['c m g t', 'sort sessions by CPU, memory, GPU memory, age'],
-  ['/', 'filter sessions by host, user or name (Enter keeps it, Esc clears it)'],
+  ['/', 'filter sessions by host, user, name (Esc clears)'],
   ['a', 'acknowledge the selected alert, with an optional note'],
   ['k', 'kill the selected session (asks y/N; an active session asks twice)'],
   ['?', 'this list'],
