@@ -464,23 +464,21 @@ function helpLines(): Line[] {
   return [[{ text: 'KEYS', tone: 'head' }], ...KEYS.map(([k, what]): Line => [{ text: `  ${fit(k, 10)}`, tone: 'head' }, { text: what }]), [], [{ text: '  any key closes this list', tone: 'dim' }]];
 }
 
-/** The bottom line: the open prompt, else the last message, else the key hints. */
-export function footerLine(st: TopState): Line {
+/** The bottom lines: the open prompt (its subject, then its question), else the last message, else the key hints. */
+export function footerLines(st: TopState): Line[] {
   const p = st.prompt;
   if (p?.kind === 'kill') {
     const s = p.session;
-    if (p.step === 1) {
-      return [
-        { text: `Kill ${safe(s.fleetmon_id)} (${s.status}; ${s.window_count} window${s.window_count === 1 ? '' : 's'}, ${s.process_count} process${s.process_count === 1 ? '' : 'es'})? `, tone: 'warn' },
-        { text: '[y/N]', tone: 'head' },
-      ];
-    }
-    return [{ text: `${safe(s.fleetmon_id)} is ACTIVE: ${activeReason(s)}. Really kill it? `, tone: 'crit' }, { text: '[y/N]', tone: 'head' }];
+    const what = `${s.status}; ${s.window_count} window${s.window_count === 1 ? '' : 's'}, ${s.process_count} process${s.process_count === 1 ? '' : 'es'}`;
+    if (p.step === 1) return [[{ text: `Kill ${safe(s.fleetmon_id)} (${what})? `, tone: 'warn' }, { text: '[y/N]', tone: 'head' }]];
+    return [[{ text: `${safe(s.fleetmon_id)} is ACTIVE: ${activeReason(s)}.`, tone: 'crit' }], [{ text: 'Really kill it? ', tone: 'crit' }, { text: '[y/N]', tone: 'head' }]];
   }
-  if (p?.kind === 'ack') return [{ text: `Acknowledge "${safe(p.alert.message)}" — note (optional, Enter to ack, Esc cancels): `, tone: 'warn' }, { text: `${p.note}_` }];
-  if (st.filtering) return [{ text: `filter: /${st.filter}_  (Enter keeps it, Esc clears it)`, tone: 'dim' }];
-  if (st.message) return [{ text: st.message.text, tone: st.message.tone }];
-  return [{ text: 'Tab pane  ↑↓ select  Enter host  c/m/g/t sort  / filter  a ack  k kill  ? keys', tone: 'dim' }];
+  if (p?.kind === 'ack') {
+    return [[{ text: `Acknowledge ${safe(p.alert.host)}: ${safe(p.alert.message)}`, tone: 'warn' }], [{ text: 'note (optional; Enter acknowledges, Esc cancels): ', tone: 'warn' }, { text: `${p.note}_` }]];
+  }
+  if (st.filtering) return [[{ text: `filter: /${st.filter}_  (Enter keeps it, Esc clears it)`, tone: 'dim' }]];
+  if (st.message) return [[{ text: st.message.text, tone: st.message.tone }]];
+  return [[{ text: 'Tab pane  ↑↓ select  Enter host  c/m/g/t sort  / filter  a ack  k kill  ? keys', tone: 'dim' }]];
 }
 
 /**
@@ -491,8 +489,8 @@ export function frame(st: TopState, width: number, height: number, now: number):
   const rows = Math.max(1, height - 1);
   if (width < 40 || height < 10) return [[{ text: fit(`too small: ${width}×${height}, needs 40×10`, width) }]];
   const header = headerLines(st, width, now);
-  const footer = clipLine(footerLine(st), width);
-  const room = rows - header.length - 1;
+  const footer = footerLines(st).map((l) => clipLine(l, width));
+  const room = rows - header.length - footer.length;
   let body: Line[];
   const detailHost = st.detail === null ? undefined : st.hosts.find((h) => h.hostname === st.detail);
   if (st.help) body = helpLines();
@@ -508,7 +506,7 @@ export function frame(st: TopState, width: number, height: number, now: number):
   }
   body = body.slice(0, room).map((l) => clipLine(l, width));
   while (body.length < room) body.push([]);
-  return [...header, ...body, footer];
+  return [...header, ...body, ...footer];
 }
 
 /** A frame as plain text lines (for --once without colour, and for tests). */

@@ -130,9 +130,10 @@ test('the key list, and the prompts of kill (both steps) and acknowledge', () =>
   const one = frameText(frame(fleetState({ prompt: { kind: 'kill', session: s, token: 't', step: 1 } }), 120, 24, now));
   assert.match(one, /^Kill gpu-h100:root:train-llama \(active; 2 windows, 4 processes\)\? \[y\/N\]$/m);
   const two = frameText(frame(fleetState({ prompt: { kind: 'kill', session: s, token: 't', step: 2 } }), 120, 24, now));
-  assert.match(two, /^gpu-h100:root:train-llama is ACTIVE: never attached, created 3 h ago\. Really kill it\? \[y\/N\]$/m);
+  assert.match(two, /^gpu-h100:root:train-llama is ACTIVE: never attached, created 3 h ago\.\nReally kill it\? \[y\/N\]$/m);
+  assert.equal(frame(fleetState({ prompt: { kind: 'kill', session: s, token: 't', step: 2 } }), 80, 24, now).length, 23, 'two footer lines, same frame height');
   const ack = frameText(frame(fleetState({ prompt: { kind: 'ack', alert: alert('x', now), note: 'on it' } }), 140, 24, now));
-  assert.match(ack, /Acknowledge "GPU 0 on gpu-h100 at 85 °C \(warning at 80 °C\)" — note \(optional, Enter to ack, Esc cancels\): on it_$/m);
+  assert.match(ack, /^Acknowledge gpu-h100: GPU 0 on gpu-h100 at 85 °C \(warning at 80 °C\)\nnote \(optional; Enter acknowledges, Esc cancels\): on it_$/m);
 });
 
 test('names from the fleet lose control characters; clipped lines end in …', () => {
