@@ -7,7 +7,7 @@ import { createElement as h, useEffect, useReducer, useRef, useState, type React
 import { Box, Text, render, renderToString, useApp, useInput, useStdout } from 'ink';
 import type { ApiClient } from '../client/api-client.js';
 import { startFeed, type FeedOptions, type FeedPatch } from './feed.js';
-import { onKey, type Effect, type KeyInfo } from './keys.js';
+import { onKey, splitChunk, type Effect } from './keys.js';
 import { frame, initialState, type Line, type Tone, type TopState } from './view.js';
 
 const TONE_PROPS: Record<Tone, Record<string, unknown>> = {
@@ -115,8 +115,7 @@ function TopApp({ client, color, feed }: AppProps): ReactElement {
   // Ink hands over what arrived in one read: typed-ahead keys ("xq" over a slow link) are split into single keys so
   // that each is its own command; escape sequences (arrows, …) come parsed as one key.
   useInput((input, key) => {
-    const chars = [...input];
-    const presses: Array<[string, KeyInfo]> = chars.length > 1 && !key.ctrl && !key.meta ? chars.map((c) => [c, {}]) : [[input, key]];
+    const presses = splitChunk(input, key);
     const effects: Effect[] = [];
     for (const [i, k] of presses) {
       const r = onKey(stateRef.current, i, k);

@@ -29,6 +29,10 @@ export interface KeyResult {
   effect?: Effect;
 }
 
+/** Text typed into the filter or a note: printable characters only (a control character would rewrite the screen). */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const printable = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '');
+
 const PANES: Pane[] = ['sessions', 'alerts', 'hosts'];
 const SORT_KEYS: Record<string, SortKey> = { c: 'cpu', m: 'memory', g: 'gpu', t: 'age' };
 
@@ -40,6 +44,23 @@ const move = (st: TopState, by: number): TopState => {
   const at = Math.max(0, Math.min(n - 1, Math.min(st.selected[st.pane], n - 1) + by));
   return { ...st, selected: { ...st.selected, [st.pane]: at } };
 };
+
+/**
+ * What Ink hands over from one read, as single key presses: typed-ahead keys ("xq", or "vict" then Enter, over a
+ * slow link) each become their own press, Enter, Tab, Backspace and Esc among them as keys, not text. A chunk Ink
+ * parsed as one special key (an arrow, Ctrl+…) stays whole.
+ */
+export function splitChunk(input: string, key: KeyInfo & { meta?: boolean }): Array<[string, KeyInfo]> {
+  const chars = [...input];
+  if (chars.length <= 1 || key.ctrl || key.meta) return [[input, key]];
+  return chars.map((c): [string, KeyInfo] => {
+    if (c === '\r' || c === '\n') return ['', { return: true }];
+    if (c === '\t') return ['', { tab: true }];
+    if (c === '\u007f' || c === '\b') return ['', { backspace: true }];
+    if (c === '\u001b') return ['', { escape: true }];
+    return [c, {}];
+  });
+}
 
 export function onKey(st: TopState, input: string, key: KeyInfo): KeyResult {
   if (key.ctrl && input === 'c') return { state: st, effect: { kind: 'quit' } };
@@ -56,14 +77,14 @@ export function onKey(st: TopState, input: string, key: KeyInfo): KeyResult {
     if (key.escape) return { state: { ...st, prompt: null, message: { text: 'not acknowledged' } } };
     if (key.return) return { state: { ...st, prompt: null, message: { text: `acknowledging ${p.alert.id}…`, tone: 'dim' } }, effect: { kind: 'ack', alert: p.alert, note: p.note.trim() } };
     if (key.backspace || key.delete) return { state: { ...st, prompt: { ...p, note: [...p.note].slice(0, -1).join('') } } };
-    if (input && !key.ctrl && !key.tab && !key.upArrow && !key.downArrow) return { state: { ...st, prompt: { ...p, note: p.note + input } } };
+    if (input && !key.ctrl && !key.tab && !key.upArrow && !key.downArrow) return { state: { ...st, prompt: { ...p, note: p.note + printable(input) } } };
     return { state: st };
   }
   if (st.filtering) {
     if (key.escape) return { state: { ...st, filtering: false, filter: '', selected: { ...st.selected, sessions: 0 } } };
     if (key.return) return { state: { ...st, filtering: false, pane: 'sessions' } };
     if (key.backspace || key.delete) return { state: { ...st, filter: [...st.filter].slice(0, -1).join(''), selected: { ...st.selected, sessions: 0 } } };
-    if (input && !key.ctrl && !key.tab && !key.upArrow && !key.downArrow) return { state: { ...st, filter: st.filter + input, selected: { ...st.selected, sessions: 0 } } };
+    if (input && !key.ctrl && !key.tab && !key.upArrow && !key.downArrow) return { state: { ...st, filter: st.filter + printable(input), selected: { ...st.selected, sessions: 0 } } };
     return { state: st };
   }
   if (st.help) return { state: { ...st, help: false } };

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { alert, h100Host, session, summaryOf } from '../helpers/mock-fleet.js';
-import { onKey, type KeyInfo } from '../../src/top/keys.js';
+import { onKey, splitChunk, type KeyInfo } from '../../src/top/keys.js';
 import { initialState, selectedSession, type TopState } from '../../src/top/view.js';
 
 const now = Date.parse('2026-12-01T12:00:00Z');
@@ -56,6 +56,7 @@ test('/ takes the filter text; Enter keeps it, Esc clears it; typed q is filter 
   assert.equal(kept.state.filter, 'lla');
   assert.equal(selectedSession(kept.state)?.name, 'train-llama');
   assert.equal(press(typed.state, { escape: true }).state.filter, '');
+  assert.equal(press(st(), '/', 'a\rb\u001b[2Jc').state.filter, 'ab[2Jc', 'control characters never reach the screen');
 });
 
 test('Enter opens the host of the selection; Esc goes back', () => {
@@ -99,4 +100,16 @@ test('a in the alerts pane acknowledges the selected alert with the note typed; 
   const fromSessions = press(st(), 'a');
   assert.equal(fromSessions.state.pane, 'alerts', 'a elsewhere moves to the alerts pane first');
   assert.equal(fromSessions.state.prompt, null);
+});
+
+test('keys that arrive in one read are pressed one by one, Enter and Esc as keys', () => {
+  assert.deepEqual(splitChunk('xq', {}), [['x', {}], ['q', {}]]);
+  assert.deepEqual(splitChunk('ab\r', {}), [['a', {}], ['b', {}], ['', { return: true }]]);
+  assert.deepEqual(splitChunk('\u001b\t', {}), [['', { escape: true }], ['', { tab: true }]]);
+  assert.deepEqual(splitChunk('', { upArrow: true }), [['', { upArrow: true }]]);
+  // "/vict" then Enter in one read: the filter is "vict" and it is kept.
+  let s = st();
+  for (const [i, k] of splitChunk('/vict\r', {})) s = onKey(s, i, k).state;
+  assert.equal(s.filter, 'vict');
+  assert.equal(s.filtering, false);
 });
