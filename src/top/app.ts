@@ -104,7 +104,7 @@ function TopApp({ client, color, feed }: AppProps): ReactElement {
     } else if (e.kind === 'ack') {
       client.ack(e.alert.id, e.note || undefined).then(
         (a) => {
-          say(`acknowledged ${a.host}: ${a.message}${e.note ? ` (note: ${e.note})` : ''}`, 'ok');
+          say(`acknowledged${e.note ? ` (note: ${e.note})` : ''}: ${a.host}: ${a.message}`, 'ok');
           void feedRef.current?.refresh();
         },
         fail('acknowledge'),

@@ -280,6 +280,9 @@ export function gpuSegs(g: Gpu, t: Thresholds): Line {
   ];
 }
 
+/** A load average in at most 4 characters, so that three fit the column even on a machine under heavy load. */
+export const loadFigure = (v: number) => v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2);
+
 const HOST_FIXED = 12 + 1 + 8 + 1 + 5 + 1 + 5 + 1 + 14 + 1; // name, status, cpu, mem, load
 /** Host rows: one per host, its GPUs after the figures, wrapping onto indented lines when they do not fit. */
 export function hostLines(st: TopState, width: number, maxLines: number, focused: boolean): Line[] {
@@ -289,7 +292,7 @@ export function hostLines(st: TopState, width: number, maxLines: number, focused
   st.hosts.forEach((h, i) => {
     const sel = focused && i === st.selected.hosts;
     const status = h.pending ? 'pending' : h.status;
-    const load = h.load_avg ? h.load_avg.map((v) => v.toFixed(2)).join(' ') : '-';
+    const load = h.load_avg ? h.load_avg.map(loadFigure).join(' ') : '-';
     const head: Line = [
       { text: (sel ? '>' : ' ') + fit(safe(h.hostname), nameW) },
       { text: fit(status, 9), tone: h.pending ? 'dim' : statusTone(h.status) },

@@ -53,6 +53,8 @@ test('every frame is one line shorter than the terminal and no line is wider tha
 test('host rows: status, CPU, memory, load, and per GPU util, VRAM, temperature and power', () => {
   const lines = hostLines(fleetState(), 80, 10, false).map(lineText);
   assert.equal(lines[1], ' gpu-h100    online     26%   21% 1.92 0.46 0.15 0 100% 31/80G 62°C 686W  ');
+  const busy = hostLines({ ...fleetState(), hosts: [{ ...h100Host(now), load_avg: [74.95, 129.87, 9.5] }] }, 80, 10, false).map(lineText);
+  assert.match(busy[1]!, / 75\.0 130 9\.50 +0 100%/, 'a heavy load still fits its column');
   assert.match(lines[2]!, /^ gpu-b {7}offline +- +- -  +connect ETIMEDOUT 10\.0\.0\.22:22$/);
 });
 
