@@ -1,7 +1,7 @@
 /**
  * The Ink app of `fleetmon top`: holds the state, feeds it from feed.ts, maps keys through keys.ts, performs their
  * effects with the API client, and renders view.ts's frame. Written with createElement (h) so that no JSX build
- * step is needed. Ink rewrites only the lines that changed; the frame keeps its shape, so an update is a few lines.
+ * step is needed. The frame keeps its shape and stays one line short of the terminal, so Ink never clears the screen.
  */
 import { createElement as h, useEffect, useReducer, useRef, useState, type ReactElement } from 'react';
 import { Box, Text, render, renderToString, useApp, useInput, useStdout } from 'ink';
