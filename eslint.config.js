@@ -6,9 +6,10 @@ import { importX } from 'eslint-plugin-import-x';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 // Each layer and what it must never import. Imports go downward only:
+//   commands → cli → (up | lxc | provision | keys | top) ; top → client → core
 //   commands → cli → (up | lxc | provision | keys | client) → (steps | ssh | protocol) → core
 //   server → (ssh | protocol | core);  paths.ts (where shipped files lie) is a leaf anyone may use.
-const layers = ['commands', 'cli', 'up.ts', 'lxc', 'provision', 'keys', 'client', 'server', 'steps', 'ssh', 'protocol', 'core'];
+const layers = ['commands', 'cli', 'up.ts', 'lxc', 'provision', 'keys', 'top', 'client', 'server', 'steps', 'ssh', 'protocol', 'core'];
 const src = (name) => `./src/${name}`;
 const everythingBut = (...allowed) => layers.filter((l) => !allowed.includes(l)).map(src);
 const boundaries = [
@@ -18,14 +19,15 @@ const boundaries = [
   { target: src('steps'), from: everythingBut('steps', 'core'), message: 'steps is a base layer: core only.' },
   ...['lxc', 'provision', 'keys', 'client'].map((name) => ({
     target: src(name),
-    from: [src('commands'), src('cli'), src('server'), src('up.ts'), src('deploy')],
-    message: `${name} never imports the CLI, the commands, the server or the composition above it.`,
+    from: [src('commands'), src('cli'), src('server'), src('up.ts'), src('deploy'), src('top')],
+    message: `${name} never imports the CLI, the commands, the server, top or the composition above it.`,
   })),
-  { target: src('up.ts'), from: [src('commands'), src('cli'), src('server'), src('deploy')], message: 'up composes the deploy layers; it never imports the CLI or the server.' },
-  { target: src('deploy'), from: [src('commands'), src('cli'), src('server'), src('up.ts')], message: 'deploy composes lxc, provision and keys; it never imports the CLI, the server or up.' },
+  { target: src('top'), from: everythingBut('top', 'client', 'core'), message: 'top (the terminal UI) imports only the client and core below it.' },
+  { target: src('up.ts'), from: [src('commands'), src('cli'), src('server'), src('deploy'), src('top')], message: 'up composes the deploy layers; it never imports the CLI or the server.' },
+  { target: src('deploy'), from: [src('commands'), src('cli'), src('server'), src('up.ts'), src('top')], message: 'deploy composes lxc, provision and keys; it never imports the CLI, the server or up.' },
   {
     target: src('server'),
-    from: [src('commands'), src('cli'), src('lxc'), src('provision'), src('keys'), src('client'), src('steps'), src('up.ts'), src('deploy')],
+    from: [src('commands'), src('cli'), src('lxc'), src('provision'), src('keys'), src('client'), src('steps'), src('up.ts'), src('deploy'), src('top')],
     message: 'the server imports only ssh, protocol and core below it.',
   },
   { target: src('cli'), from: [src('commands'), src('server')], message: 'cli serves the commands; it never imports a command or the server.' },

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fetch, type Dispatcher } from 'undici';
+import { fetch, WebSocket, type Dispatcher } from 'undici';
 import { defaultDataDir } from '../core/data-dir.js';
 import { FleetmonError } from '../core/errors.js';
 import type { Alert, FleetSummary, Host, Session } from '../core/model.js';
@@ -70,6 +70,27 @@ export interface NotifyTestResult {
   ok: boolean;
   detail: string;
   ms: number;
+}
+
+/** GET /api/config, the parts a client reads: the alert thresholds (for colouring figures) and the poll interval. */
+export interface ServerConfig {
+  polling_interval_seconds: number;
+  legacy_threshold_hours: number;
+  alerts: Record<string, number | boolean>;
+}
+
+/** What /ws sends: a hosts_update after every poll cycle, and alert events as they happen. */
+export type LiveEvent =
+  | { event: 'hosts_update'; data: Host[]; summary: FleetSummary }
+  | { event: 'alert_new' | 'alert_updated' | 'alert_acked'; data: Alert }
+  | { event: 'alert_cleared'; data: { id: string } }
+  | { event: 'pong' };
+
+export interface LiveHandlers {
+  onOpen?: () => void;
+  onEvent: (e: LiveEvent) => void;
+  /** The socket closed or never opened; `reason` says why, in words. */
+  onClose: (reason: string) => void;
 }
 
 export interface ApiResult<T> {
@@ -165,6 +186,45 @@ export class ApiClient {
     throw new FleetmonError('SERVER_ERROR', `${method} ${path} failed with HTTP ${res.status}: ${message}`, { kind: 'server' });
   }
 
+  config() {
+    return this.request<ServerConfig>('GET', 'api/config').then((r) => r.body);
+  }
+  /**
+   * Opens /ws with the same token and TLS trust as the REST calls (a pinned dispatcher pins the socket too).
+   * Text frames only (no ?compress): a terminal client watches one fleet and gzip would gain little here.
+   */
+  live(handlers: LiveHandlers): { close: () => void } {
+    const url = new URL('ws', this.baseUrl.endsWith('/') ? this.baseUrl : `${this.baseUrl}/`);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    let closed = false;
+    const ws = new WebSocket(url.toString(), {
+      ...(this.token ? { headers: { authorization: `Bearer ${this.token}` } } : {}),
+      ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
+    });
+    ws.addEventListener('open', () => handlers.onOpen?.());
+    ws.addEventListener('message', (m: { data: unknown }) => {
+      if (typeof m.data !== 'string') return;
+      try {
+        handlers.onEvent(JSON.parse(m.data) as LiveEvent);
+      } catch {
+        /* not JSON: not ours to read */
+      }
+    });
+    let reported = false;
+    const report = (reason: string) => {
+      if (reported) return;
+      reported = true;
+      handlers.onClose(reason);
+    };
+    ws.addEventListener('error', () => report(`the live feed at ${url.origin} failed`));
+    ws.addEventListener('close', (e: { code: number; reason: string }) => report(closed ? 'closed' : `the live feed closed (${e.code}${e.reason ? ` ${e.reason}` : ''})`));
+    return {
+      close: () => {
+        closed = true;
+        ws.close();
+      },
+    };
+  }
   summary() {
     return this.request<FleetSummary>('GET', 'api/summary').then((r) => r.body);
   }

@@ -1,0 +1,169 @@
+/**
+ * The Ink app of `fleetmon top`: holds the state, feeds it from feed.ts, maps keys through keys.ts, performs their
+ * effects with the API client, and renders view.ts's frame. Written with createElement (h) so that no JSX build
+ * step is needed. The frame keeps its shape and stays one line short of the terminal, so Ink never clears the screen.
+ */
+import { createElement as h, useEffect, useReducer, useRef, useState, type ReactElement } from 'react';
+import { Box, Text, render, renderToString, useApp, useInput, useStdout } from 'ink';
+import type { ApiClient } from '../client/api-client.js';
+import { startFeed, type FeedOptions, type FeedPatch } from './feed.js';
+import { onKey, splitChunk, type Effect } from './keys.js';
+import { frame, initialState, type Line, type Tone, type TopState } from './view.js';
+
+const TONE_PROPS: Record<Tone, Record<string, unknown>> = {
+  ok: { color: 'green' },
+  warn: { color: 'yellow' },
+  crit: { color: 'red' },
+  dim: { dimColor: true },
+  head: { bold: true },
+  sel: { inverse: true },
+};
+
+/** One frame as Ink elements; without colour no style props at all (NO_COLOR, TERM=dumb: not one SGR escape). */
+export function frameElement(lines: Line[], color: boolean): ReactElement {
+  return h(
+    Box,
+    { flexDirection: 'column' },
+    ...lines.map((line, i) =>
+      h(
+        Text,
+        { key: i, wrap: 'truncate' },
+        line.length === 0 ? ' ' : line.map((seg, j) => h(Text, { key: j, ...(color && seg.tone ? TONE_PROPS[seg.tone] : {}) }, seg.text)),
+      ),
+    ),
+  );
+}
+
+/** --once: the same frame as a string (colour only when asked for). */
+export function renderOnce(state: TopState, width: number, height: number, color: boolean, now = Date.now()): string {
+  return renderToString(frameElement(frame(state, width, height, now), color), { columns: width });
+}
+
+interface AppProps {
+  client: ApiClient;
+  color: boolean;
+  feed: FeedOptions;
+}
+
+function useSize(): { width: number; height: number } {
+  const { stdout } = useStdout();
+  const read = () => ({ width: stdout.columns || 80, height: stdout.rows || 24 });
+  const [size, setSize] = useState(read);
+  useEffect(() => {
+    const onResize = () => setSize(read());
+    stdout.on('resize', onResize);
+    return () => {
+      stdout.off('resize', onResize);
+    };
+  }, [stdout]);
+  return size;
+}
+
+function TopApp({ client, color, feed }: AppProps): ReactElement {
+  // The state lives in a ref and every change is synchronous: keys typed ahead and feed updates that arrive between
+  // two renders each see the state the previous one left, and effects run outside React's render.
+  const stateRef = useRef<TopState>(initialState());
+  const [, rerender] = useReducer((n: number) => n + 1, 0);
+  const update = (f: (s: TopState) => TopState) => {
+    stateRef.current = f(stateRef.current);
+    rerender();
+  };
+  const { exit } = useApp();
+  const { width, height } = useSize();
+  const [now, setNow] = useState(() => Date.now());
+  const feedRef = useRef<ReturnType<typeof startFeed> | null>(null);
+
+  useEffect(() => {
+    const f = startFeed(client, (patch: FeedPatch) => update((s) => ({ ...s, ...patch })), feed);
+    feedRef.current = f;
+    // The "updated … ago" clock: once a second is all it needs.
+    const tick = setInterval(() => setNow(Date.now()), 1000);
+    return () => {
+      clearInterval(tick);
+      f.stop();
+    };
+  }, [client]);
+
+  const say = (text: string, tone?: Tone) => update((s) => ({ ...s, message: { text, tone } }));
+  const fail = (what: string) => (err: unknown) => say(`${what} failed: ${err instanceof Error ? err.message : String(err)}`, 'crit');
+  const run = (e: Effect) => {
+    if (e.kind === 'quit') return exit();
+    if (e.kind === 'request-kill') {
+      client.requestKill(e.session.fleetmon_id).then(
+        (r) => update((s) => ({ ...s, message: null, prompt: { kind: 'kill', session: r.session, token: r.confirm_token, step: 1 } })),
+        fail(`kill ${e.session.fleetmon_id}`),
+      );
+    } else if (e.kind === 'confirm-kill') {
+      client.confirmKill(e.session.fleetmon_id, e.token).then(
+        (r) => {
+          say(`killed ${r.session.fleetmon_id}`, 'ok');
+          void feedRef.current?.refresh();
+        },
+        fail(`kill ${e.session.fleetmon_id}`),
+      );
+    } else if (e.kind === 'ack') {
+      client.ack(e.alert.id, e.note || undefined).then(
+        (a) => {
+          say(`acknowledged${e.note ? ` (note: ${e.note})` : ''}: ${a.host}: ${a.message}`, 'ok');
+          void feedRef.current?.refresh();
+        },
+        fail('acknowledge'),
+      );
+    }
+  };
+
+  // Ink hands over what arrived in one read: typed-ahead keys ("xq" over a slow link) are split into single keys so
+  // that each is its own command; escape sequences (arrows, …) come parsed as one key.
+  useInput((input, key) => {
+    const presses = splitChunk(input, key);
+    const effects: Effect[] = [];
+    for (const [i, k] of presses) {
+      const r = onKey(stateRef.current, i, k);
+      stateRef.current = r.state;
+      if (r.effect) effects.push(r.effect);
+    }
+    rerender();
+    for (const e of effects) run(e);
+  });
+  return frameElement(frame(stateRef.current, width, height, now), color);
+}
+
+/** Whether to colour: a terminal that is not dumb, and no NO_COLOR (https://no-color.org: any non-empty value). */
+export function colorWanted(env: NodeJS.ProcessEnv, isTTY: boolean): boolean {
+  if (env.NO_COLOR) return false;
+  if (!env.TERM || env.TERM === 'dumb') return false;
+  return isTTY || Boolean(env.FORCE_COLOR);
+}
+
+/**
+ * Runs the full-screen app until q: the alternate screen while it runs, and the terminal as it was afterwards
+ * (main screen, cursor shown), also on SIGTERM/SIGHUP and on a crash.
+ */
+export async function runTop(client: ApiClient, opts: { color: boolean; feed: FeedOptions }): Promise<void> {
+  const out = process.stdout;
+  const enter = '\u001b[?1049h\u001b[H';
+  const leave = '\u001b[?1049l\u001b[?25h';
+  out.write(enter);
+  let restored = false;
+  const restore = () => {
+    if (restored) return;
+    restored = true;
+    out.write(leave);
+  };
+  const onSignal = () => {
+    app.unmount();
+  };
+  const app = render(h(TopApp, { client, color: opts.color, feed: opts.feed }), { exitOnCtrlC: false, patchConsole: true });
+  process.once('SIGTERM', onSignal);
+  process.once('SIGHUP', onSignal);
+  process.once('exit', restore);
+  try {
+    await app.waitUntilExit();
+  } finally {
+    app.cleanup();
+    restore();
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
+    process.off('exit', restore);
+  }
+}
