@@ -56,12 +56,16 @@ function readmeExamples(text: string): { examples: Example[]; env: Record<string
   const examples: Example[] = [];
   const env: Record<string, string> = {};
   let inBlock = false;
+  let output = false;
   text.split('\n').forEach((raw, i) => {
-    if (/^\s*```/.test(raw)) {
+    const fence = /^\s*```\s*(\S*)/.exec(raw);
+    if (fence) {
       inBlock = !inBlock;
+      // A ```text block shows what a program printed (a captured screen), not lines to type.
+      output = inBlock && fence[1] === 'text';
       return;
     }
-    if (!inBlock) return;
+    if (!inBlock || output) return;
     for (const cmd of words(raw)) {
       if (cmd[0] === 'export') {
         for (const assignment of cmd.slice(1)) {
