@@ -189,7 +189,7 @@ describe('fleetmon top in tmux against the SSH test fleet', { skip: SKIP_TMUX },
     term.keys('Tab');
     term.keys('Enter');
     const detail = await term.see(/^HOST h100 online/m);
-    assert.match(detail, /^ {6}pid \d+ python3 21G {2}in h100:train-llama$/m);
+    assert.match(detail, new RegExp(`^ {6}pid \\d+ python3 21G {2}in h100:${fleet.user}:train-llama$`, 'm')); // the session's unique fleetmon_id
     assert.match(detail, /^SESSIONS \(1\)$/m);
     assert.match(detail, /^DISKS$/m);
     term.keys('Escape');
