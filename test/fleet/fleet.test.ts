@@ -2,7 +2,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { FAKE_GPU_UUID, fleetConfigSection, fleetPids, startFleet, type FakeHost, type Fleet, type FleetUser } from './fleet.js';
@@ -249,7 +249,14 @@ describe('test fleet with privateTmp: own /tmp and pids per host, real users', {
     assert.equal(there.stdout, 'alice\nno-bob\n');
     const sockets = await one.runAs(alice, ['test', '-S', `${dir(alice)}/default`]);
     assert.equal(sockets.code, 0);
-    assert.equal(existsSync(`/tmp/tmux-${alice.uid}`), false, "the machine's own /tmp has none of it");
+    // Not the machine's: where the machine's /tmp has such a directory at all (a uid reused by another test's
+    // account, say), it is another directory than the host's.
+    const inHost = await one.runAs(alice, ['stat', '-c', '%d:%i', dir(alice)]);
+    assert.equal(inHost.code, 0);
+    if (existsSync(dir(alice))) {
+      const mine = statSync(dir(alice));
+      assert.notEqual(inHost.stdout.trim(), `${mine.dev}:${mine.ino}`, "the machine's own /tmp does not hold the host's directory");
+    }
     const list = await one.tmuxAs(alice, ['list-sessions', '-F', '#{session_name}']);
     assert.equal(list.stdout, 'work\n');
     // Other sockets: -L and -S.
