@@ -7,23 +7,12 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { tempDir, testDir, waitFor } from '../helpers/common.js';
+import { freePort, tempDir, testDir, waitFor } from '../helpers/common.js';
 
 const repo = join(testDir, '..');
 const work = tempDir('fleetmon-pack-');
 after(() => work.remove());
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 test('npm pack → npm install -g → fleetmon --version and fleetmon serve from another folder', { timeout: 600_000 }, async (t) => {
   const npm = spawnSync('npm', ['--version'], { encoding: 'utf8' });

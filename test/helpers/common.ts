@@ -3,6 +3,7 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createServer, type AddressInfo } from 'node:net';
 
 export const testDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -38,4 +39,15 @@ export function asGrepOutput(path: string, text: string): string {
     .filter((l) => l !== '')
     .map((l) => `${path}:${l}`)
     .join('\n');
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago: for a peer (Alertmanager, a packed server) started on its own. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
 }

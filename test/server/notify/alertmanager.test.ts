@@ -7,9 +7,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { tempDir, waitFor } from '../../helpers/common.js';
+import { freePort, tempDir, waitFor } from '../../helpers/common.js';
 import { condition, Harness } from './helpers.js';
 
 const BINARY = '/usr/bin/prometheus-alertmanager';
@@ -17,14 +16,6 @@ const dir = tempDir('fleetmon-am-');
 let am: ChildProcess | undefined;
 let url = '';
 let output = '';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 interface AmAlert {
   labels: Record<string, string>;

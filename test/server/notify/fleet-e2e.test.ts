@@ -8,14 +8,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { parseConfigObject } from '../../../src/core/config.js';
 import type { Host } from '../../../src/core/model.js';
 import { evaluateAlerts } from '../../../src/server/alerts/evaluate.js';
 import { H100, h100Host, offlineHost, session } from '../../helpers/mock-fleet.js';
-import { tempDir, waitFor } from '../../helpers/common.js';
+import { freePort, tempDir, waitFor } from '../../helpers/common.js';
 import { Harness, Receiver } from './helpers.js';
 
 const AM = '/usr/bin/prometheus-alertmanager';
@@ -26,14 +26,6 @@ let smtp: SMTPServer;
 let smtpPort = 0;
 let am: ChildProcess | undefined;
 let amUrl = '';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 before(async () => {
   const key = join(dir.path, 'key.pem');
