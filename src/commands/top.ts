@@ -2,7 +2,6 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base.js';
 import { ServerCommand } from '../cli/server-command.js';
 import { FleetmonError } from '../core/errors.js';
-import { colorWanted, renderOnce, runTop } from '../top/app.js';
 import { loadOnce } from '../top/feed.js';
 import { frame, frameText, initialState } from '../top/view.js';
 
@@ -31,6 +30,7 @@ export default class Top extends ServerCommand {
   async run(): Promise<TopResult | undefined> {
     const { flags } = await this.parse(Top);
     const client = this.client(flags);
+    const { colorWanted, renderOnce, runTop } = await loadRenderer(Boolean(process.stdout.isTTY));
     if (flags.once) {
       const width = flags.width ?? (process.stdout.columns || 80);
       const height = flags.height ?? (process.stdout.rows || 24);
@@ -49,4 +49,18 @@ export default class Top extends ServerCommand {
     await runTop(client, { color: colorWanted(process.env, true), feed: { pollMs: flags.poll * 1000, retryMs: 5000, live: !flags['poll-only'] } });
     return undefined;
   }
+}
+
+/**
+ * Ink decides once, when it is first imported, whether it runs "in CI" (CI or CONTINUOUS_INTEGRATION set), and there
+ * it draws nothing until the app exits, for the sake of CI logs. On a terminal that is a blank screen: a shell
+ * opened from a CI job, or a tmux server started by one, inherits CI=true. So on a terminal those two go before Ink
+ * is imported; nothing top starts reads them.
+ */
+async function loadRenderer(onTerminal: boolean): Promise<typeof import('../top/app.js')> {
+  if (onTerminal) {
+    delete process.env.CI;
+    delete process.env.CONTINUOUS_INTEGRATION;
+  }
+  return import('../top/app.js');
 }

@@ -26,7 +26,8 @@ class Terminal {
   private readonly sock = join(this.dir.path, 'ui.sock');
   constructor(width: number, height: number, url: string, env: Record<string, string> = {}) {
     const cmd = `${[process.execPath, bin, 'top', '--server', url, '--poll', '1'].map(shQuote).join(' ')}; echo "TOP-EXITED $?"; sleep 600`;
-    const vars = Object.entries({ FLEETMON_TOKEN: TEST_TOKEN, ...env }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+    // CI=true as a CI job's shell has it (Ink would draw nothing until exit there): top must draw all the same.
+    const vars = Object.entries({ FLEETMON_TOKEN: TEST_TOKEN, CI: 'true', ...env }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
     this.tmux('new-session', '-d', '-x', String(width), '-y', String(height), ...vars, '-s', 'top', 'sh', '-c', cmd);
   }
   tmux(...args: string[]): string {
