@@ -1,12 +1,14 @@
 /**
  * The Ink app of `fleetmon top`: holds the state, feeds it from feed.ts, maps keys through keys.ts, performs their
  * effects with the API client, and renders view.ts's frame. Written with createElement (h) so that no JSX build
- * step is needed. The frame keeps its shape and stays one line short of the terminal, so Ink never clears the screen.
+ * step is needed. Ink lays out each frame; screen.ts sends the terminal only the rows that changed.
  */
+import { formatWithOptions } from 'node:util';
 import { createElement as h, useEffect, useReducer, useRef, useState, type ReactElement } from 'react';
 import { Box, Text, render, renderToString, useApp, useInput, useStdout } from 'ink';
 import type { ApiClient } from '../client/api-client.js';
 import { startFeed, type FeedOptions, type FeedPatch } from './feed.js';
+import { FrameSink } from './screen.js';
 import { onKey, splitChunk, type Effect } from './keys.js';
 import { frame, initialState, type Line, type Tone, type TopState } from './view.js';
 
@@ -141,19 +143,29 @@ export function colorWanted(env: NodeJS.ProcessEnv, isTTY: boolean): boolean {
  */
 export async function runTop(client: ApiClient, opts: { color: boolean; feed: FeedOptions }): Promise<void> {
   const out = process.stdout;
-  const enter = '\u001b[?1049h\u001b[H';
+  const enter = '\u001b[?1049h\u001b[?25l';
   const leave = '\u001b[?1049l\u001b[?25h';
   out.write(enter);
+  const sink = new FrameSink(out);
+  const held = holdConsole();
   let restored = false;
   const restore = () => {
     if (restored) return;
     restored = true;
+    sink.close();
     out.write(leave);
+    held.release();
   };
   const onSignal = () => {
     app.unmount();
   };
-  const app = render(h(TopApp, { client, color: opts.color, feed: opts.feed }), { exitOnCtrlC: false, patchConsole: true });
+  // debug: Ink writes each frame whole to the sink, which sends the terminal only the rows that changed.
+  const app = render(h(TopApp, { client, color: opts.color, feed: opts.feed }), {
+    stdout: sink as unknown as NodeJS.WriteStream,
+    debug: true,
+    exitOnCtrlC: false,
+    patchConsole: false,
+  });
   process.once('SIGTERM', onSignal);
   process.once('SIGHUP', onSignal);
   process.once('exit', restore);
@@ -166,4 +178,21 @@ export async function runTop(client: ApiClient, opts: { color: boolean; feed: Fe
     process.off('SIGHUP', onSignal);
     process.off('exit', restore);
   }
+}
+
+/**
+ * While top owns the screen, console output (a library's warning, React's) would land in the middle of a frame; it
+ * is held and printed to stderr once the terminal is back, so nothing is lost and nothing garbles the view.
+ */
+function holdConsole(): { release(): void } {
+  const methods = ['log', 'info', 'warn', 'error', 'debug'] as const;
+  const saved = methods.map((m) => console[m]);
+  const lines: string[] = [];
+  for (const m of methods) console[m] = (...args: unknown[]) => void lines.push(formatWithOptions({ colors: false }, ...args));
+  return {
+    release() {
+      methods.forEach((m, i) => (console[m] = saved[i]!));
+      for (const line of lines) process.stderr.write(`${line}\n`);
+    },
+  };
 }

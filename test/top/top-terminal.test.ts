@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { shQuote } from '../../src/core/shell-quote.js';
 import { tempDir, testDir, waitFor } from '../helpers/common.js';
@@ -132,6 +132,18 @@ describe('fleetmon top in tmux against the SSH test fleet', { skip: SKIP_TMUX },
     writeFileSync(join(ARTIFACTS, 'frame-80x24.txt'), first);
     // The temperature is yellow: over the configured warning (60 °C), under the critical (70 °C).
     assert.ok(term.screen(true).includes('\u001b[33m62°C'), `yellow 62°C:\n${JSON.stringify(term.screen(true))}`);
+
+    // What crosses the wire while nothing is typed: the clock ticks and every poll brings new CPU figures, yet only
+    // the rows that changed are sent: over 3 s (about six updates, each a whole frame with Ink's own writer) less
+    // than three whole frames.
+    const wire = join(term.dir.path, 'wire.bin');
+    term.tmux('pipe-pane', '-o', '-t', 'top', `cat > ${shQuote(wire)}`);
+    await new Promise((r) => setTimeout(r, 3000));
+    term.tmux('pipe-pane', '-t', 'top');
+    const sent = statSync(wire).size;
+    const wholeFrame = Buffer.byteLength(term.screen(true));
+    t.diagnostic(`idle 3 s at 80×24: ${sent} B sent; one whole frame is ${wholeFrame} B`);
+    assert.ok(sent > 0 && sent < 3 * wholeFrame, `${sent} B in 3 s vs a ${wholeFrame} B frame`);
 
     const rowNames = (screen: string) => [...screen.matchAll(/^[> ](h100|cpu) +fmtest +(\S+)/gm)].map((m) => m[2]);
     term.keys('g');
