@@ -17,7 +17,9 @@ import type { FleetSummary } from '../../src/core/model.js';
 import { FleetmonError } from '../../src/core/errors.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';
 import { resolveServerTls, SELF_SIGNED_CERT_FILE, SELF_SIGNED_KEY_FILE } from '../../src/server/tls.js';
-import { tempDir, testDir } from '../helpers/common.js';
+import { tempDir, testDir, waitFor } from '../helpers/common.js';
+import { ApiClient } from '../../src/client/api-client.js';
+import { startFeed, type FeedPatch } from '../../src/top/feed.js';
 import { runCommand } from '../helpers/run-command.js';
 
 const data = tempDir();
@@ -196,6 +198,37 @@ test('fleetmon serve prints the SHA-256 to pin at start, the same one after a re
     assert.ok(second.includes(`--fingerprint ${pin}\n`), second);
   } finally {
     dir.remove();
+  }
+});
+
+test('fleetmon top\'s feed over wss: pinned with --fingerprint it goes live and takes hosts_update frames; a wrong pin never goes live', async () => {
+  const watch = (fingerprint: string) => {
+    const patches: FeedPatch[] = [];
+    const client = new ApiClient(server.url, server.token.token, 5000, { fingerprint });
+    // Long poll and retry intervals: whatever arrives after the socket opened came over it.
+    const feed = startFeed(client, (p) => patches.push(p), { pollMs: 60_000, retryMs: 60_000, live: true });
+    return { patches, feed };
+  };
+  const right = watch(server.tls!.fingerprints.cert);
+  try {
+    // A hosts_update patch carries hosts and summary but no alerts (a REST round carries all three).
+    await waitFor(() => {
+      const opened = right.patches.findIndex((p) => p.connection === 'live');
+      return opened >= 0 && right.patches.slice(opened + 1).some((p) => p.hosts !== undefined && !('alerts' in p)) ? true : null;
+    }, 15_000, 'live over wss, then a hosts_update');
+    const update = right.patches.filter((p) => p.hosts !== undefined && !('alerts' in p)).at(-1)!;
+    assert.deepEqual(update.hosts!.map((h) => h.hostname), ['here']);
+  } finally {
+    right.feed.stop();
+  }
+  const wrong = watch(Array.from({ length: 32 }, () => 'AB').join(':'));
+  try {
+    const lost = await waitFor(() => wrong.patches.find((p) => p.connection === 'lost') ?? null, 15_000, 'a wrong pin is lost');
+    assert.match(lost.connectionDetail ?? '', /AB:AB/, 'top shows why: the pin that did not match');
+    await new Promise((r) => setTimeout(r, 1500)); // a cycle or more: the socket would have opened by now
+    assert.ok(!wrong.patches.some((p) => p.connection === 'live' || p.hosts !== undefined), JSON.stringify(wrong.patches));
+  } finally {
+    wrong.feed.stop();
   }
 });
 
