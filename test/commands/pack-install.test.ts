@@ -6,8 +6,8 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { freePort, tempDir, testDir, waitFor } from '../helpers/common.js';
 
 const repo = join(testDir, '..');
@@ -17,13 +17,19 @@ after(() => work.remove());
 test('npm pack → npm install -g → fleetmon --version and fleetmon serve from another folder', { timeout: 600_000 }, async (t) => {
   const npm = spawnSync('npm', ['--version'], { encoding: 'utf8' });
   if (npm.status !== 0) return t.skip('npm is not on PATH');
-  // prepack builds dist/ and oclif.manifest.json in the checkout: leave it as it was found, or a manifest naming a
-  // dist/ older than later edits would stand in for the sources.
-  const built = ['dist', 'oclif.manifest.json'].filter((f) => !existsSync(join(repo, f)));
-  t.after(() => {
-    for (const f of built) rmSync(join(repo, f), { recursive: true, force: true });
-  });
-  const pack = spawnSync('npm', ['pack', '--pack-destination', work.path, '--silent'], { cwd: repo, encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'error' } });
+  // prepack builds dist/ and oclif.manifest.json where it runs. Not in the checkout: while they stood there, every
+  // other test's bin/run.js would run that build, and lose it mid-run when it went. So the package is made from a
+  // copy of the working tree (what git tracks or would add) with the checkout's node_modules beside it.
+  const copy = join(work.path, 'checkout');
+  const files = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: repo, encoding: 'utf8' });
+  assert.equal(files.status, 0, `git ls-files: ${files.stderr}`);
+  for (const f of files.stdout.split('\0').filter(Boolean)) {
+    if (!existsSync(join(repo, f)) || f === 'node_modules') continue; // deleted in the working tree but not yet in git
+    mkdirSync(dirname(join(copy, f)), { recursive: true });
+    cpSync(join(repo, f), join(copy, f), { verbatimSymlinks: true });
+  }
+  symlinkSync(join(repo, 'node_modules'), join(copy, 'node_modules'));
+  const pack = spawnSync('npm', ['pack', '--pack-destination', work.path, '--silent'], { cwd: copy, encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'error' } });
   assert.equal(pack.status, 0, pack.stderr);
   const tarball = readdirSync(work.path).find((f) => f.endsWith('.tgz'));
   assert.ok(tarball, `npm pack wrote no tarball: ${pack.stdout}`);
