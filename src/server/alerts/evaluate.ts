@@ -177,24 +177,19 @@ function reachability(ev: Evaluation, { host: h, hostKeyChanged }: HostView): bo
 }
 
 function hostMetricConditions(ev: Evaluation, h: Host): void {
-  const { t, band, isOpen } = ev;
-  const m = h;
-  const cpuKey = conditionKey('high_cpu', h.hostname);
-  if (over(m.cpu_percent, t.host_cpu_warning, isOpen(cpuKey), band)) {
-    ev.push('high_cpu', h.hostname, undefined, {
-      message: `${h.hostname} CPU at ${fmt(m.cpu_percent)}% (warning at ${t.host_cpu_warning}%)`,
-      value: m.cpu_percent,
-      threshold: t.host_cpu_warning,
-    });
-  } else if (m.cpu_percent === null && isOpen(cpuKey)) ev.unobserved.add(cpuKey);
-  const memKey = conditionKey('high_memory', h.hostname);
-  if (over(m.memory_percent, t.host_memory_warning, isOpen(memKey), band)) {
-    ev.push('high_memory', h.hostname, undefined, {
-      message: `${h.hostname} memory at ${fmt(m.memory_percent)}% (warning at ${t.host_memory_warning}%)`,
-      value: m.memory_percent,
-      threshold: t.host_memory_warning,
-    });
-  }
+  hostThreshold(ev, h, 'high_cpu', 'CPU', h.cpu_percent, ev.t.host_cpu_warning);
+  hostThreshold(ev, h, 'high_memory', 'memory', h.memory_percent, ev.t.host_memory_warning);
+}
+
+/**
+ * One host figure against its warning level (with the hysteresis band while open). A figure this poll could not
+ * read (null) leaves an open alert as it was: not knowing is not a recovery.
+ */
+function hostThreshold(ev: Evaluation, h: Host, type: 'high_cpu' | 'high_memory', what: string, value: number | null, threshold: number): void {
+  const key = conditionKey(type, h.hostname);
+  if (over(value, threshold, ev.isOpen(key), ev.band)) {
+    ev.push(type, h.hostname, undefined, { message: `${h.hostname} ${what} at ${fmt(value)}% (warning at ${threshold}%)`, value, threshold });
+  } else if (value === null && ev.isOpen(key)) ev.unobserved.add(key);
 }
 
 function sessionConditions(ev: Evaluation, h: Host): void {

@@ -86,6 +86,19 @@ test('legacy sessions, per-session CPU and memory, host CPU and memory', () => {
   assert.deepEqual(types, ['high_cpu:-', 'high_cpu:h1:hog', 'high_memory:-', 'high_memory:h1:hog', 'legacy_session:h1:old']);
 });
 
+test('a host figure this poll could not read keeps its open alert (CPU and memory alike); a low one clears it', () => {
+  const hot = host({ cpu_percent: 95, memory_percent: 91 });
+  hot.gpus[0]!.temperature_c = 40;
+  const open = asOpen(evaluateAlerts([view(hot)], [], thresholds));
+  assert.deepEqual(open.map((a) => a.type).sort(), ['high_cpu', 'high_memory']);
+  const unread = host({ cpu_percent: null, memory_percent: null });
+  unread.gpus[0]!.temperature_c = 40;
+  assert.deepEqual(evaluateAlerts([view(unread)], open, thresholds).resolve, [], 'not knowing is not a recovery');
+  const calm = host();
+  calm.gpus[0]!.temperature_c = 40;
+  assert.deepEqual(evaluateAlerts([view(calm)], open, thresholds).resolve.map((a) => a.type).sort(), ['high_cpu', 'high_memory']);
+});
+
 test('a killed session clears its alert; an offline host keeps its session alerts and raises host_offline', () => {
   const legacy = host({ sessions: [session('old', { status: 'legacy', detached_hours: 80 })] });
   legacy.gpus[0]!.temperature_c = 40;
