@@ -62,14 +62,15 @@ describe('fleet.yml all_users: apply installs and removes the all-users helper',
   let monitorFile: string;
   let port: number;
 
-  const load = (allUsers: boolean): FleetFile =>
+  /** fleet.yml with the host (all_users as given), or with no hosts at all (null). */
+  const load = (allUsers: boolean | null): FleetFile =>
     parseFleetText(
       `proxmox: {url: ${sim.url}}
 container: {hostname: fleetmon, ssh_port: ${sim.sshPort}, ssh_public_key: ${join(dir, 'root.pub')}}
 monitor: {port: ${port}, polling_interval_seconds: 1}
 keys: {account: ${ACCOUNT}, lib_dir: ${LIB_DIR}, sudoers_file: ${SUDOERS}}
-hosts:
-  - {name: shared, address: ${host.address}, port: ${host.port}, gpu: false, all_users: ${allUsers}}
+hosts:${allUsers === null ? ' []' : `
+  - {name: shared, address: ${host.address}, port: ${host.port}, gpu: false, all_users: ${allUsers}}`}
 `,
       'fleet.yml',
     );
@@ -213,5 +214,15 @@ hosts:
     const sessions = await servedSessions();
     assert.equal(sessions.some((s) => s.user === alice.name), false, JSON.stringify(sessions.map((s) => s.fleetmon_id)));
     assert.equal((await plan(load(false))).changed, false);
+  });
+
+  test("a host dropped from fleet.yml: revoke takes the helper and the rule from fleet.yml's lib_dir with the key", async () => {
+    await apply(load(true));
+    assert.ok(existsSync(HELPER) && existsSync(SUDOERS));
+    const r = await apply(load(null));
+    assert.deepEqual(r.revoked.map((x) => [x.host, x.ok, x.removed]), [[`${host.address}:${host.port}`, true, true]]);
+    assert.equal(existsSync(SUDOERS), false);
+    assert.equal(existsSync(HELPER), false, `the helper in ${LIB_DIR} goes too`);
+    assert.equal(readFileSync(`/home/${ACCOUNT}/.ssh/authorized_keys`, 'utf8').includes(BLOCK_BEGIN), false);
   });
 });
