@@ -54,7 +54,10 @@ it once. A second run changes nothing.`;
     if (result.declined) this.say('Nothing changed.');
     else if (!result.plan.changed) this.say('No changes: the deployment matches fleet.yml.');
     else {
-      for (const d of result.deployed) this.say(`${d.ok ? '✔' : '✖'} key on ${d.host}: ${d.detail}`);
+      for (const d of result.deployed) {
+        const sessions = d.sessions ? `; sessions: ${d.sessions === 'all-users' ? "every user's" : "the service account's own only"}` : '';
+        this.say(`${d.ok ? '✔' : '✖'} key on ${d.host}: ${d.detail}${sessions}`);
+      }
       for (const r of result.revoked) this.say(`${r.ok ? '✔' : '✖'} key revoked on ${r.host}${r.removed ? '' : ' (was not there)'}`);
       for (const n of result.notChanged) this.say(`! not changed (Proxmox cannot change it in place): ${n}`);
       if (result.restarted) this.say(`monitor configuration: ${result.configChanges.length} change(s), restarted once`);

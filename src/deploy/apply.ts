@@ -1,7 +1,8 @@
 /**
  * `fleetmon apply`: converge to fleet.yml by running the existing stages — lxc create (changing in place what differs
- * and can be changed; what cannot is reported and kept), provision, keys deploy to the hosts whose key, gate or pin
- * is not in place, keys revoke on the managed hosts fleet.yml no longer lists — then the monitor's hosts.yml is
+ * and can be changed; what cannot is reported and kept), provision, keys deploy to the hosts whose key, gate, pin
+ * or all-users helper is not as fleet.yml says (all_users per host: helper and sudoers rule installed, or removed
+ * with the key kept), keys revoke on the managed hosts fleet.yml no longer lists — then the monitor's hosts.yml is
  * written once and the service restarted once (provision notices the changed file). A second run changes nothing.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,7 +32,8 @@ export interface DeployApplyResult {
   declined?: boolean;
   container?: Pick<LxcCreateResult, 'vmid' | 'node' | 'hostname' | 'action' | 'address' | 'changes'>;
   provisioned: boolean;
-  deployed: { host: string; ok: boolean; detail: string }[];
+  /** `sessions`: what the monitor will see there (every user's with all_users, else its own account's). */
+  deployed: { host: string; ok: boolean; detail: string; sessions?: 'all-users' | 'own-account' }[];
   revoked: { host: string; ok: boolean; removed: boolean; detail?: string }[];
   configChanges: ConfigChange[];
   restarted: boolean;
@@ -75,7 +77,9 @@ export async function applyDeploy(fleet: FleetFile, spec: LxcSpec, ports: ApplyP
     const original = await monitor.readConfig();
     if (original === undefined) throw new FleetmonError('DEPLOY_NO_CONFIG', `the monitor's hosts.yml is missing on ${ct.address}`, { kind: 'ssh', suggestions: ['run fleetmon apply again: provision writes it'] });
 
-    // 3. Keys to the hosts whose key, gate or pin is not in place (all of them when the monitor is new).
+    // 3. Keys to the hosts whose key, gate, pin or all-users helper is not in place (all of them when the monitor is
+    //    new). One keys deploy for all of them, all_users per host: one progress display, one concurrency limit and
+    //    one pass over the pins file, where a call per all_users value would run and record each group apart.
     const pins = new Map<string, string>();
     for (const h of plan.hosts) if (h.action === 'ok' && h.hostKey) pins.set(`${h.address}:${h.port}`, h.hostKey);
     const todo = fleet.hosts.filter((h) => plan.hosts.find((p) => p.address === h.address && p.port === h.port)?.action !== 'ok');
@@ -89,13 +93,18 @@ export async function applyDeploy(fleet: FleetFile, spec: LxcSpec, ports: ApplyP
         auth: ports.auth,
         account: fleet.keys.account,
         libDir: fleet.keys.lib_dir,
+        sudoersFile: fleet.keys.sudoers_file,
+        allUsers: todo.map((h) => (h.all_users ? true : 'remove')),
         configFile: local,
         renderer: ports.lxc.renderer,
         ...ports.keys,
       });
       for (const h of r.hosts) {
         if (h.ok && h.hostKey) pins.set(`${h.host}:${h.port}`, h.hostKey.fingerprint);
-        result.deployed.push({ host: `${h.host}:${h.port}`, ok: h.ok, detail: h.ok ? (h.verify?.detail ?? 'deployed') : (h.error?.message ?? h.verify?.detail ?? 'failed') });
+        result.deployed.push({
+          host: `${h.host}:${h.port}`, ok: h.ok, detail: h.ok ? (h.verify?.detail ?? 'deployed') : (h.error?.message ?? h.verify?.detail ?? 'failed'),
+          ...(h.sessionsScope ? { sessions: h.sessionsScope.scope } : {}),
+        });
       }
     }
 
@@ -109,6 +118,8 @@ export async function applyDeploy(fleet: FleetFile, spec: LxcSpec, ports: ApplyP
         targets: gone.map((h) => h.target),
         auth: ports.auth,
         account: fleet.keys.account,
+        libDir: fleet.keys.lib_dir,
+        sudoersFile: fleet.keys.sudoers_file,
         configFile: local,
         ...(ports.keys?.connect ? { connect: ports.keys.connect } : {}),
       });

@@ -48,7 +48,11 @@ export async function destroyDeploy(fleet: FleetFile, spec: LxcSpec, ports: Dest
   if (ports.confirm && !(await ports.confirm({ ...(ex ? { vmid: ex.vmid } : {}), hosts: [...targets.keys()] }))) return { revoked: [], declined: true };
   const result: DeployDestroyResult = { revoked: [] };
   if (targets.size) {
-    const r = await keysRevoke({ targets: [...targets.values()], auth: ports.auth, account: fleet.keys.account, ...(ports.keys?.connect ? { connect: ports.keys.connect } : {}) });
+    // libDir and sudoersFile: the all-users helper and rule of fleet.yml's all_users hosts go with the key.
+    const r = await keysRevoke({
+      targets: [...targets.values()], auth: ports.auth, account: fleet.keys.account, libDir: fleet.keys.lib_dir, sudoersFile: fleet.keys.sudoers_file,
+      ...(ports.keys?.connect ? { connect: ports.keys.connect } : {}),
+    });
     result.revoked = r.hosts.map((h) => ({ host: `${h.host}:${h.port}`, ok: h.ok, removed: h.removed, ...(h.error ? { detail: h.error.message } : {}) }));
   }
   if (ex) result.container = await destroyLxc(ex.vmid, { ...ports.lxc, client: ports.pve, node: ex.node });

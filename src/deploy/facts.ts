@@ -1,7 +1,8 @@
 /**
  * Reading the truth, each time: Proxmox (the container fleetmon made, by hostname or VMID), the container's address,
  * the monitor (provision's dry run, its hosts.yml and fleet key over SSH) and every fleet host (keys deploy's dry run
- * with the monitor's key, pins from the monitor's hosts.yml). Nothing here changes anything.
+ * with the monitor's key, pins from the monitor's hosts.yml, where the all-users helper and sudoers rule stand).
+ * Nothing here changes anything.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -87,7 +88,11 @@ export async function gatherDeployFacts(fleet: FleetFile, spec: LxcSpec, ports: 
   return facts;
 }
 
-/** keys deploy's dry run on every fleet.yml host: what it would change, and the host key it sees (pins enforced). */
+/**
+ * keys deploy's dry run on every fleet.yml host: what it would change, the host key it sees (pins enforced), and
+ * where the all-users helper and sudoers rule stand (read with keys deploy's own checks, whatever all_users says:
+ * the plan decides whether to install them, remove them or leave them).
+ */
 export async function hostFacts(fleet: FleetFile, publicKey: string, configText: string, ports: DeployPorts): Promise<HostFacts[]> {
   const dir = mkdtempSync(join(tmpdir(), 'fleetmon-plan-'));
   try {
@@ -99,6 +104,8 @@ export async function hostFacts(fleet: FleetFile, publicKey: string, configText:
       auth: ports.auth,
       account: fleet.keys.account,
       libDir: fleet.keys.lib_dir,
+      sudoersFile: fleet.keys.sudoers_file,
+      inspectAllUsers: true,
       configFile,
       dryRun: true,
       ...ports.keys,
@@ -109,6 +116,7 @@ export async function hostFacts(fleet: FleetFile, publicKey: string, configText:
       port: h.port,
       ...(h.hostKey ? { hostKey: h.hostKey.fingerprint } : {}),
       steps: h.steps,
+      ...(h.allUsers ? { allUsers: h.allUsers } : {}),
       ...(h.error ? { error: h.error } : {}),
     }));
   } finally {

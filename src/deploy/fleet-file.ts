@@ -19,6 +19,7 @@ import {
 } from '../core/config.js';
 import { FleetmonError, errorMessage } from '../core/errors.js';
 import { resolveLxcSpec, type LxcSpec, type SpecDeps } from '../lxc/spec.js';
+import { DEFAULT_SUDOERS_FILE } from '../keys/all-users.js';
 import { DEFAULT_ACCOUNT, DEFAULT_LIB_DIR } from '../keys/target.js';
 
 const PORT = (def: number) => Type.Integer({ default: def, minimum: 1, maximum: 65535 });
@@ -79,6 +80,14 @@ export const FleetKeysSchema = Type.Object(
   {
     account: Type.String({ default: DEFAULT_ACCOUNT, pattern: '^[a-z_][a-z0-9_-]{0,31}$', expected: 'must be a user name', example: 'fleetmon' }),
     lib_dir: Type.String({ default: DEFAULT_LIB_DIR, pattern: '^/[A-Za-z0-9._/-]+$', expected: 'must be an absolute path', example: DEFAULT_LIB_DIR }),
+    // sudo reads only /etc/sudoers.d's files whose names have no '.' and do not end in '~': any other path would be a rule that never applies.
+    sudoers_file: Type.String({
+      default: DEFAULT_SUDOERS_FILE,
+      pattern: '^/etc/sudoers\\.d/[A-Za-z0-9_-]+$',
+      expected: "must be a file in /etc/sudoers.d whose name has no '.' or '~' (sudo skips those)",
+      example: DEFAULT_SUDOERS_FILE,
+      description: "the all-users hosts' sudoers drop-in",
+    }),
   },
   { additionalProperties: false, default: {} },
 );

@@ -5,6 +5,7 @@
  * (test/deploy/deploy-plan.test.ts).
  */
 import { parseConfigText } from '../core/config.js';
+import type { AllUsersState } from '../keys/all-users.js';
 import type { LxcFacts } from '../lxc/facts.js';
 import { diffConfig, planLxc, type ConfigDifference, type LxcPlan, type PlanBlocker } from '../lxc/plan.js';
 import type { LxcSpec } from '../lxc/spec.js';
@@ -20,6 +21,8 @@ export interface HostFacts {
   hostKey?: string;
   /** keys deploy's checked steps: `planned` where it would change something. */
   steps: StepResult[];
+  /** The all-users helper and sudoers rule as found (absent when the host could not be read). */
+  allUsers?: AllUsersState;
   error?: { code: string; message: string };
 }
 
@@ -46,9 +49,9 @@ export interface HostPlan {
   port: number;
   target: string;
   action: HostAction;
-  /** Per item (account, ssh-dir, lib-dir, gate, probe, authorized-key, pin): what would change and why. */
+  /** Per item (account, ssh-dir, lib-dir, gate, probe, authorized-key, all-users, pin): what would change and why. */
   changes: { id: string; detail: string }[];
-  /** Carried from fleet.yml; keys deploy --all-users is not in this build yet (see the README). */
+  /** fleet.yml's all_users: apply installs the helper and sudoers rule (true) or removes them (false). */
   allUsers: boolean;
   hostKey?: string;
 }
@@ -121,6 +124,25 @@ function provisionStage(facts: DeployFacts, ct: DeployPlan['container']): Deploy
   return { action: 'unknown', items: [], detail: facts.monitorError?.message ?? 'the container has no address yet' };
 }
 
+export const INSTALL_ALL_USERS = 'install the all-users helper and sudoers rule';
+export const REMOVE_ALL_USERS = 'remove the all-users helper and sudoers rule (all_users is off; the key stays)';
+
+/**
+ * fleet.yml's all_users against what the host has: the change to make, if any. On, the helper must be current and
+ * so must the rule where sudo is there (without sudo keys deploy installs no rule, and the plan warns instead); off,
+ * neither may be there. Unread facts (the host did not answer) mean installing for `true` and nothing to say for
+ * `false`: that host is deployed anyway, and the deploy removes what it finds.
+ */
+export function allUsersChange(wanted: boolean, facts: AllUsersState | undefined): { id: string; detail: string } | undefined {
+  if (!facts) return wanted ? { id: 'all-users', detail: `${INSTALL_ALL_USERS} (not checked)` } : undefined;
+  if (wanted) {
+    const ok = facts.helper === 'current' && (!facts.sudo || facts.sudoers === 'current');
+    return ok ? undefined : { id: 'all-users', detail: `${INSTALL_ALL_USERS} (${facts.detail ?? 'not current'})` };
+  }
+  const there = [...(facts.helper !== 'missing' ? ['helper'] : []), ...(facts.sudoers !== 'missing' ? ['sudoers rule'] : [])];
+  return there.length ? { id: 'all-users', detail: `${REMOVE_ALL_USERS}: ${there.join(' and ')} present` } : undefined;
+}
+
 /** Pure: what apply would do to get from the facts to fleet.yml. */
 export function planDeploy(fleet: FleetFile, spec: LxcSpec, facts: DeployFacts): DeployPlan {
   const warnings: string[] = [];
@@ -133,8 +155,17 @@ export function planDeploy(fleet: FleetFile, spec: LxcSpec, facts: DeployFacts):
   const hosts: HostPlan[] = fleet.hosts.map((h) => {
     const f = facts.hosts?.find((x) => x.address === h.address && x.port === h.port);
     const base = { name: h.name, address: h.address, port: h.port, target: targetOf(h), allUsers: h.all_users };
-    if (!f) return { ...base, action: 'deploy', changes: [{ id: 'key', detail: facts.monitor?.publicKey ? 'not checked' : "the monitor's key is made by provision" }] };
+    if (!f) {
+      const key = { id: 'key', detail: facts.monitor?.publicKey ? 'not checked' : "the monitor's key is made by provision" };
+      const allUsers = allUsersChange(h.all_users, undefined);
+      return { ...base, action: 'deploy', changes: [key, ...(allUsers ? [allUsers] : [])] };
+    }
     const changes = f.steps.filter((s) => s.status === 'planned').map((s) => ({ id: s.id, detail: s.detail ?? s.status }));
+    const allUsers = allUsersChange(h.all_users, f.allUsers);
+    if (allUsers) changes.push(allUsers);
+    if (h.all_users && f.allUsers && !f.allUsers.sudo) {
+      warnings.push(`${h.name}: sudo or visudo is not installed there, so all_users cannot take effect: the monitor sees only its own account's tmux sessions (install sudo on ${h.address}, then run fleetmon apply)`);
+    }
     if (f.error) {
       // A dry run stops where a step needs what an earlier planned one makes (the account): that is a change, not an error.
       const afterPlanned = changes.length > 0 && f.steps.some((s) => s.status === 'failed');
@@ -145,12 +176,9 @@ export function planDeploy(fleet: FleetFile, spec: LxcSpec, facts: DeployFacts):
     if (f.hostKey && pin !== f.hostKey) changes.push({ id: 'pin', detail: pin ? `pinned ${pin}, host shows ${f.hostKey}` : `not pinned yet (${f.hostKey})` });
     return { ...base, action: changes.length ? 'deploy' : 'ok', changes, ...(f.hostKey ? { hostKey: f.hostKey } : {}) };
   });
-  if (fleet.hosts.some((h) => h.all_users)) {
-    warnings.push('all_users: apply does not install the all-users helper yet; those hosts get the standard key (only the service account\'s sessions) until you run fleetmon keys deploy --all-users on them');
-  }
   const removed: ManagedHost[] = current ? managedHosts(current).filter((m) => !fleet.hosts.some((h) => h.address === m.address && h.port === m.port)) : [];
   for (const m of removed) {
-    hosts.push({ name: m.name, address: m.address, port: m.port, target: targetOf({ address: m.address, port: m.port }), action: 'revoke', changes: [{ id: 'authorized-key', detail: 'no longer in fleet.yml: remove the key' }], allUsers: false });
+    hosts.push({ name: m.name, address: m.address, port: m.port, target: targetOf({ address: m.address, port: m.port }), action: 'revoke', changes: [{ id: 'authorized-key', detail: 'no longer in fleet.yml: remove the key (and the all-users helper and sudoers rule where they are)' }], allUsers: false });
   }
 
   let monitorConfig: DeployPlan['monitorConfig'];
@@ -186,7 +214,7 @@ export function describeDeployPlan(p: DeployPlan): string[] {
   out.push(`hosts:`);
   for (const h of p.hosts) {
     const sign = h.action === 'ok' ? ' ' : h.action === 'revoke' ? '-' : '+';
-    out.push(`  ${sign} ${h.name} (${h.address}:${h.port}): ${h.action === 'ok' ? 'key, gate and pin in place' : h.action}${h.allUsers ? ' [all_users]' : ''}`);
+    out.push(`  ${sign} ${h.name} (${h.address}:${h.port}): ${h.action === 'ok' ? `key, gate${h.allUsers ? ', all-users helper' : ''} and pin in place` : h.action}${h.allUsers ? ' [all_users]' : ''}`);
     if (h.action !== 'ok') for (const ch of h.changes) out.push(`      ${ch.id}: ${ch.detail}`);
   }
   out.push(`monitor configuration: ${p.monitorConfig.changes.length ? `${p.monitorConfig.changes.length} change(s), then one restart` : (p.monitorConfig.detail ?? 'no change')}`);

@@ -9,7 +9,8 @@
  *     own authorized_keys;
  *  3. <libDir> (root-owned) holds the gate and the probe;
  *  4. authorized_keys (root-owned 0644) holds one marked block with the key as
- *     `restrict,command="<libDir>/gate" TYPE DATA COMMENT`; other copies of the same key are removed.
+ *     `restrict,command="<libDir>/gate" TYPE DATA COMMENT`; other copies of the same key are removed;
+ *  5. per host (all-users.ts): with --all-users the root helper and the sudoers drop-in; `'remove'` takes them off.
  * Then it verifies by logging in as the account with the key (when the private key is at hand) and running the
  * gate's ping, and checks that anything else is refused. The host key seen is printed and, with --config,
  * recorded as the host's `host_key` pin (an existing pin is enforced: a host presenting another key is refused).
@@ -22,7 +23,8 @@ import { writeFileAtomic } from '../core/files.js';
 import { gateScriptPath, helperScriptPath, probeScriptPath } from '../paths.js';
 import { applyManagedBlock, managedKeyLine, restrictedKeyLine, type PublicKey } from './authorized-keys.js';
 import { findPin, recordPins, type PinChange } from './config-pins.js';
-import { UNUSABLE_SHELLS, accountProblems, readAccount, remoteStat, remoteStats, remoteTextFile, sha256, type RemoteStat } from './host-state.js';
+import { DEFAULT_SUDOERS_FILE, allUsersOffStep, helperPath, allUsersSteps, readAllUsersState, type AllUsersFiles, type AllUsersState } from './all-users.js';
+import { UNUSABLE_SHELLS, accountProblems, checkRootFile, readAccount, remoteStat, remoteStats, remoteTextFile, type RemoteStat } from './host-state.js';
 import { DEFAULT_ACCOUNT, DEFAULT_LIB_DIR, adminConnectOptions, errorInfo, parseTarget, readConfig, type Target } from './target.js';
 import { verifyLocally, verifyWithKey, type VerifyResult } from './verify.js';
 import type { AdminAuth } from '../ssh/login.js';
@@ -37,33 +39,26 @@ export interface HostSetup {
   probeScript: string;
   keyLine: string;
   key: PublicKey;
-  /** --all-users: the root helper and the sudoers drop-in that lets the account run it (and nothing else). */
-  allUsers?: { helperScript: string; sudoersFile: string };
+  /** The root helper and the sudoers drop-in of --all-users (read only where a host needs them). */
+  allUsers?: AllUsersFiles;
+  sudoersFile: string;
 }
 
-/** Where `--all-users` puts the sudoers rule (sudo skips names with a '.' or ending in '~', so no suffix). */
-export const DEFAULT_SUDOERS_FILE = '/etc/sudoers.d/fleetmon';
-export const HELPER_NAME = 'tmux-all-users';
+// The --all-users pieces live in all-users.ts (revoke and deploy's facts use them too); these names stay importable here.
+export { DEFAULT_SUDOERS_FILE, HELPER_NAME, sudoersRule } from './all-users.js';
 
 /**
- * The sudoers drop-in: the account may run the helper as root without a password, and nothing else. No argument
- * list in the rule: the helper itself accepts only its fixed verbs, and refuses everything else.
+ * What a deploy does about the --all-users helper and sudoers rule on a host: `true` installs them, `false` leaves
+ * whatever is there (`keys deploy` without the flag), `'remove'` takes them off and keeps the key (fleet.yml's
+ * `all_users: false`: `fleetmon apply` converges to the file).
  */
-export function sudoersRule(account: string, libDir: string): string {
-  const helper = `${libDir}/${HELPER_NAME}`;
-  return [
-    '# Written by fleetmon keys deploy --all-users; removed by fleetmon keys revoke.',
-    `# ${account} (the monitor) may run the root helper that lists and kills tmux sessions of every user, nothing else.`,
-    `Defaults!${helper} !requiretty`,
-    `${account} ALL=(root) NOPASSWD: ${helper}`,
-    '',
-  ].join('\n');
-}
+export type AllUsersMode = boolean | 'remove';
 
 /** The checked steps that set up one host. `warnings` collects things worth saying that are not failures. */
-export function deploySteps(shell: RemoteShell, setup: HostSetup, warnings: string[]): Step[] {
+export function deploySteps(shell: RemoteShell, setup: HostSetup, warnings: string[], allUsers: AllUsersMode): Step[] {
   const { account, libDir } = setup;
   const home = accountHome(shell, account);
+  if (allUsers === true && !setup.allUsers) throw new Error('deploySteps: allUsers without the helper script');
   return [
     accountStep(shell, account, warnings),
     sshDirStep(shell, account, home, warnings),
@@ -71,55 +66,9 @@ export function deploySteps(shell: RemoteShell, setup: HostSetup, warnings: stri
     fileStep(shell, 'gate', `gate ${libDir}/gate`, `${libDir}/gate`, setup.gateScript, '755'),
     fileStep(shell, 'probe', `probe ${libDir}/probe.sh`, `${libDir}/probe.sh`, setup.probeScript, '755'),
     authorizedKeyStep(shell, setup, async () => join(await home(), '.ssh', 'authorized_keys'), warnings),
-    ...(setup.allUsers
-      ? [
-          fileStep(shell, 'helper', `helper ${libDir}/${HELPER_NAME}`, `${libDir}/${HELPER_NAME}`, setup.allUsers.helperScript, '755'),
-          sudoersStep(shell, setup.allUsers.sudoersFile, sudoersRule(account, libDir), warnings),
-        ]
-      : []),
+    ...(allUsers === true && setup.allUsers ? allUsersSteps(shell, setup.allUsers, warnings) : []),
+    ...(allUsers === 'remove' ? [allUsersOffStep(shell, setup.sudoersFile, libDir)] : []),
   ];
-}
-
-/**
- * The sudoers drop-in, root-owned 0440. Written beside its place under a name sudo ignores (a leading '.'),
- * checked with `visudo -cf`, then renamed into place: a broken file would lock every sudo user out. Where sudo is
- * missing the step does nothing and says so (sessions of the service account only, as without --all-users).
- */
-function sudoersStep(shell: RemoteShell, file: string, rule: string, warnings: string[]): Step {
-  const noSudo = () => {
-    const note = 'sudo or visudo is not installed: the monitor sees only its own account\'s tmux sessions (install sudo and re-run with --all-users)';
-    if (!warnings.includes(note)) warnings.push(note);
-  };
-  const hasSudo = async () => (await shell.exec(shScript('[ -x /usr/bin/sudo ] && command -v visudo >/dev/null 2>&1'))).code === 0;
-  return {
-    id: 'sudoers',
-    title: `sudoers rule ${file}`,
-    check: async () => {
-      if (!(await hasSudo())) {
-        noSudo();
-        return { ok: true };
-      }
-      const st = await remoteStat(shell, file, true);
-      if (!st.exists) return { ok: false, detail: 'missing' };
-      const problems = [];
-      if (st.sha256 !== sha256(rule)) problems.push('content differs');
-      if (st.owner !== 'root' || st.group !== 'root') problems.push(`owned by ${st.owner}:${st.group}`);
-      if (st.mode !== '440') problems.push(`mode ${st.mode}`);
-      return problems.length ? { ok: false, detail: problems.join(', ') } : { ok: true };
-    },
-    apply: async () => {
-      const dir = file.slice(0, file.lastIndexOf('/')) || '/';
-      const tmp = `${dir}/.${file.slice(file.lastIndexOf('/') + 1)}.fleetmon-new`;
-      await shell.upload(tmp, rule, { mode: 0o440, owner: 'root', group: 'root' });
-      const r = await shell.exec(shScript('if visudo -cf "$1" >&2; then mv -f -- "$1" "$2"; else rc=$?; rm -f -- "$1"; exit "$rc"; fi', tmp, file));
-      if (r.code !== 0) {
-        throw new FleetmonError('SUDOERS_INVALID', `${shell.host}: visudo refused the sudoers rule for ${file}, nothing was installed: ${r.stderr.trim()}`, {
-          kind: 'ssh',
-          suggestions: ['check the --account and --lib-dir values; deploy without --all-users to skip the rule'],
-        });
-      }
-    },
-  };
 }
 
 /** The account's home, looked up once (by the first step that needs it, after the account step made it exist). */
@@ -222,15 +171,7 @@ function fileStep(shell: RemoteShell, id: string, title: string, path: string, c
   return {
     id,
     title,
-    check: async () => {
-      const st = await remoteStat(shell, path, true);
-      if (!st.exists) return { ok: false, detail: 'missing' };
-      const problems = [];
-      if (st.sha256 !== sha256(content)) problems.push('content differs');
-      if (st.owner !== 'root' || st.group !== 'root') problems.push(`owned by ${st.owner}:${st.group}`);
-      if (st.mode !== mode) problems.push(`mode ${st.mode}`);
-      return problems.length ? { ok: false, detail: problems.join(', ') } : { ok: true };
-    },
+    check: () => checkRootFile(shell, path, content, mode),
     apply: async () => {
       await shell.upload(path, content, { mode: parseInt(mode, 8), owner: 'root', group: 'root' });
     },
@@ -278,8 +219,13 @@ export interface KeysDeployOptions {
   libDir?: string;
   gateScript?: string;
   probeScript?: string;
-  /** Also install the root helper and the sudoers rule, so every user's tmux sessions are seen. */
-  allUsers?: boolean;
+  /**
+   * Also install the root helper and the sudoers rule, so every user's tmux sessions are seen (`true`); or, per
+   * host in the order of `targets`, what to do about them (see AllUsersMode).
+   */
+  allUsers?: AllUsersMode | readonly AllUsersMode[];
+  /** Read where the helper and the sudoers rule stand on each host (`HostDeployResult.allUsers`), whatever allUsers says. */
+  inspectAllUsers?: boolean;
   helperScript?: string;
   /** Default /etc/sudoers.d/fleetmon. */
   sudoersFile?: string;
@@ -303,6 +249,8 @@ export interface HostDeployResult {
   verify?: VerifyResult;
   /** What the monitor will see on this host: every user's sessions, or only its own account's and why. */
   sessionsScope?: { scope: 'all-users' | 'own-account'; reason?: string };
+  /** With inspectAllUsers: the helper and the sudoers rule as found, before any step ran. */
+  allUsers?: AllUsersState;
   warnings: string[];
   error?: { code: string; message: string };
 }
@@ -331,6 +279,12 @@ export async function keysDeploy(o: KeysDeployOptions): Promise<KeysDeployResult
   if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(account)) throw new FleetmonError('BAD_ACCOUNT', `invalid account name ${JSON.stringify(account)}`);
   const targets = o.targets.map((t) => parseTarget(t, o.port ?? 22));
   if (targets.length === 0) throw new FleetmonError('NO_HOSTS', 'no hosts given', { suggestions: ['fleetmon keys deploy --key KEY.pub HOST…'] });
+  const modes: AllUsersMode[] = Array.isArray(o.allUsers) ? [...(o.allUsers as readonly AllUsersMode[])] : targets.map(() => (o.allUsers as AllUsersMode | undefined) ?? false);
+  if (modes.length !== targets.length) throw new FleetmonError('BAD_ALL_USERS', `allUsers names ${modes.length} host(s) for ${targets.length} target(s)`, {
+      kind: 'usage',
+      suggestions: ['give one allUsers value per target, in the order of targets (or one boolean for all of them)'],
+    });
+  const sudoersFile = o.sudoersFile ?? DEFAULT_SUDOERS_FILE;
   const setup: HostSetup = {
     account,
     libDir,
@@ -338,8 +292,10 @@ export async function keysDeploy(o: KeysDeployOptions): Promise<KeysDeployResult
     probeScript: o.probeScript ?? readScript(probeScriptPath, 'probe script'),
     keyLine: restrictedKeyLine(o.publicKey, { libDir, defaultComment: 'fleetmon@server', ...(o.from !== undefined ? { from: o.from } : {}) }),
     key: o.publicKey,
-    ...(o.allUsers
-      ? { allUsers: { helperScript: o.helperScript ?? readScript(helperScriptPath, 'tmux helper'), sudoersFile: o.sudoersFile ?? DEFAULT_SUDOERS_FILE } }
+    sudoersFile,
+    // The helper's text is needed to install it or to tell whether the installed one is current.
+    ...(modes.includes(true) || o.inspectAllUsers
+      ? { allUsers: { account, libDir, sudoersFile, helperScript: o.helperScript ?? readScript(helperScriptPath, 'tmux helper') } }
       : {}),
   };
   const configText = o.configFile ? readConfig(o.configFile) : undefined;
@@ -347,7 +303,7 @@ export async function keysDeploy(o: KeysDeployOptions): Promise<KeysDeployResult
   const dryRun = o.dryRun ?? false;
 
   const results: HostDeployResult[] = targets.map((t) => ({ host: t.address, port: t.port, ok: false, steps: [], warnings: [] }));
-  const hostTask = (target: Target, result: HostDeployResult): ListrTask => ({
+  const hostTask = (target: Target, result: HostDeployResult, mode: AllUsersMode): ListrTask => ({
     title: `${target.address}:${target.port}`,
     task: async (_ctx, task) => {
       const pin = configText !== undefined ? findPin(configText, target.address, target.port) : undefined;
@@ -356,10 +312,12 @@ export async function keysDeploy(o: KeysDeployOptions): Promise<KeysDeployResult
         shell = await connect(adminConnectOptions(target, o, pin));
         result.hostKey = shell.hostKey;
         task.title = `${target.address}:${target.port} (${shell.hostKey.type} ${shell.hostKey.fingerprint})`;
-        await task.newListr(stepTasks(deploySteps(shell, setup, result.warnings), result.steps, dryRun), { exitOnError: true, concurrent: false }).run();
+        // Read before any step: a dry run stops at the first step that needs an earlier one done (the account).
+        if (o.inspectAllUsers && setup.allUsers) result.allUsers = await readAllUsersState(shell, setup.allUsers);
+        await task.newListr(stepTasks(deploySteps(shell, setup, result.warnings, mode), result.steps, dryRun), { exitOnError: true, concurrent: false }).run();
         result.verify = await verifyHost(o, target, shell, { account, libDir, dryRun, connect });
         result.ok = result.verify.ok;
-        result.sessionsScope = await sessionsScope(shell, setup, dryRun, result.warnings);
+        result.sessionsScope = await sessionsScope(shell, setup, mode, dryRun, result.warnings);
         if (!result.verify.ok) throw new FleetmonError('VERIFY_FAILED', `${target.address}: ${result.verify.detail}`, { kind: 'ssh' });
         task.title = `${target.address}:${target.port}: ${dryRun ? 'checked' : 'ok'} (${result.verify.detail})`;
       } catch (err) {
@@ -373,7 +331,7 @@ export async function keysDeploy(o: KeysDeployOptions): Promise<KeysDeployResult
   });
 
   // listr2 runs the hosts, at most `concurrency` at a time; per-host failures are in the results.
-  await runTasks(targets.map((t, i) => hostTask(t, results[i]!)), o.renderer ?? 'silent', undefined, {
+  await runTasks(targets.map((t, i) => hostTask(t, results[i]!, modes[i]!)), o.renderer ?? 'silent', undefined, {
     concurrent: Math.max(1, o.concurrency ?? 4),
     exitOnError: false,
   }).catch(() => undefined);
@@ -406,14 +364,16 @@ async function verifyHost(
  * Without --all-users, only the account's own sessions (said in a note). With it, the account itself runs
  * `sudo -n helper ping` on the host: proof that the rule works, not only that the file is there.
  */
-async function sessionsScope(shell: RemoteShell, setup: HostSetup, dryRun: boolean, warnings: string[]): Promise<NonNullable<HostDeployResult['sessionsScope']>> {
-  if (!setup.allUsers) {
-    const reason = 'deployed without --all-users: the monitor sees only the tmux sessions of its own account';
+async function sessionsScope(shell: RemoteShell, setup: HostSetup, mode: AllUsersMode, dryRun: boolean, warnings: string[]): Promise<NonNullable<HostDeployResult['sessionsScope']>> {
+  if (mode !== true) {
+    const reason = mode === 'remove'
+      ? 'all_users is off: no all-users helper or sudoers rule, the monitor sees only the tmux sessions of its own account'
+      : 'deployed without --all-users: the monitor sees only the tmux sessions of its own account';
     warnings.push(reason);
     return { scope: 'own-account', reason };
   }
   if (dryRun) return { scope: 'all-users', reason: 'dry run: not checked' };
-  const helper = `${setup.libDir}/${HELPER_NAME}`;
+  const helper = helperPath(setup.libDir);
   const r = await shell.exec(['runuser', '-u', setup.account, '--', '/usr/bin/sudo', '-n', helper, 'ping']);
   if (r.code === 0 && r.stdout.trim() === 'tmux-all-users v1') return { scope: 'all-users' };
   const reason = `the account cannot run the helper through sudo (exit ${r.code}: ${r.stderr.trim() || r.stdout.trim()}): own sessions only`;

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { FleetmonError } from '../core/errors.js';
 import { shScript, type RemoteShell } from '../ssh/remote-shell.js';
+import type { StepCheck } from '../steps/steps.js';
 
 export interface RemoteStat {
   exists: boolean;
@@ -51,6 +52,17 @@ export async function remoteTextFile(shell: RemoteShell, path: string): Promise<
 
 export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
+}
+
+/** A root-owned file with exactly this content and mode (octal, as stat prints it): "missing", or what differs. */
+export async function checkRootFile(shell: RemoteShell, path: string, content: string, mode: string): Promise<StepCheck> {
+  const st = await remoteStat(shell, path, true);
+  if (!st.exists) return { ok: false, detail: 'missing' };
+  const problems = [];
+  if (st.sha256 !== sha256(content)) problems.push('content differs');
+  if (st.owner !== 'root' || st.group !== 'root') problems.push(`owned by ${st.owner}:${st.group}`);
+  if (st.mode !== mode) problems.push(`mode ${st.mode}`);
+  return problems.length ? { ok: false, detail: problems.join(', ') } : { ok: true };
 }
 
 export interface PasswdEntry {

@@ -6,11 +6,10 @@ import { join } from 'node:path';
 import { removeManagedBlock } from './authorized-keys.js';
 import { findPin } from './config-pins.js';
 import { readAccount } from './host-state.js';
-import { DEFAULT_SUDOERS_FILE, HELPER_NAME } from './deploy.js';
-import { FleetmonError } from '../core/errors.js';
+import { DEFAULT_SUDOERS_FILE, removeAllUsers } from './all-users.js';
 import { DEFAULT_ACCOUNT, DEFAULT_LIB_DIR, adminConnectOptions, errorInfo, parseTarget, readConfig } from './target.js';
 import type { AdminAuth } from '../ssh/login.js';
-import { RemoteShell, shScript, type RemoteShellOptions } from '../ssh/remote-shell.js';
+import { RemoteShell, type RemoteShellOptions } from '../ssh/remote-shell.js';
 import { mapLimit } from '../steps/steps.js';
 
 export interface KeysRevokeOptions {
@@ -54,11 +53,7 @@ export async function keysRevoke(o: KeysRevokeOptions): Promise<{ ok: boolean; a
     try {
       shell = await connect(adminConnectOptions(target, o, pin));
       // The sudoers rule first: once the key is gone nothing should be left that grants root to anyone.
-      const gone = await shell.exec(
-        shScript('r=1; for f do if [ -e "$f" ] || [ -h "$f" ]; then rm -f -- "$f" || exit 2; r=0; fi; done; exit "$r"', sudoersFile, `${libDir}/${HELPER_NAME}`),
-      );
-      if (gone.code === 2) throw new FleetmonError('REVOKE_FAILED', `${target.address}: cannot remove ${sudoersFile}: ${gone.stderr.trim()}`, { kind: 'ssh' });
-      const removedAllUsers = gone.code === 0;
+      const removedAllUsers = await removeAllUsers(shell, sudoersFile, libDir);
       const a = await readAccount(shell, account);
       if (!a) return { host: target.address, port: target.port, ok: true, removed: false, removedAllUsers };
       const path = join(a.home, '.ssh', 'authorized_keys');

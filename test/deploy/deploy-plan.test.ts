@@ -5,7 +5,8 @@ import { FleetmonError } from '../../src/core/errors.js';
 import { parseConfigText } from '../../src/core/config.js';
 import { parseFleetText, lxcSpecOf, type FleetFile } from '../../src/deploy/fleet-file.js';
 import { desiredMonitorConfig, diffMonitorConfig } from '../../src/deploy/monitor-config.js';
-import { planDeploy, type DeployFacts } from '../../src/deploy/plan.js';
+import { allUsersChange, describeDeployPlan, planDeploy, type DeployFacts, type HostFacts } from '../../src/deploy/plan.js';
+import type { AllUsersState } from '../../src/keys/all-users.js';
 import { fleetFileText } from '../../src/deploy/discover.js';
 import type { LxcFacts } from '../../src/lxc/facts.js';
 import { TEST_KEY } from '../pve/helpers.js';
@@ -74,6 +75,9 @@ const PIN1 = 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 const PIN2 = 'SHA256:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB';
 const unchanged = (ids: string[]) => ids.map((id) => ({ id, title: id, status: 'unchanged' as const }));
 const KEY_STEPS = ['account', 'ssh-dir', 'lib-dir', 'gate', 'probe', 'authorized-key'];
+/** The all-users helper and sudoers rule as readAllUsersState reports them. */
+const ALL_USERS_ON: AllUsersState = { helper: 'current', sudoers: 'current', sudo: true };
+const ALL_USERS_OFF: AllUsersState = { helper: 'missing', sudoers: 'missing', sudo: true, detail: 'helper: missing; sudoers rule: missing' };
 
 test('fleet.yml: every problem at once, each with file:line:col and the fix', () => {
   const err = fleetError(`proxmox: {url: http://pve1:8006, tokn: x}
@@ -94,6 +98,14 @@ hosts:
   assert.ok(lines.some((l) => /fleet\.yml:5:\d+: hosts\[1\] \(gpu1\)\.all_users must be true or false \(got "yes"\)/.test(l)), err.message);
 });
 
+test("fleet.yml: a sudoers_file sudo would skip (a '.' in its name) or outside /etc/sudoers.d is refused with the fix", () => {
+  for (const path of ['/etc/sudoers.d/fleetmon.conf', '/etc/fleetmon-sudoers', '/etc/sudoers.d/fleetmon~']) {
+    const err = fleetError(`proxmox: {url: https://pve1:8006}\nkeys: {sudoers_file: "${path}"}\n`);
+    assert.match(err.message, /fleet\.yml:2:\d+: keys\.sudoers_file must be a file in \/etc\/sudoers\.d whose name has no '\.' or '~' \(sudo skips those\)/, path);
+  }
+  assert.equal(parseFleetText('proxmox: {url: https://pve1:8006}\nkeys: {sudoers_file: /etc/sudoers.d/fleetmon-lab}\n', 'fleet.yml').keys.sudoers_file, '/etc/sudoers.d/fleetmon-lab');
+});
+
 test('fleet.yml: notification channels get hosts.yml\'s own checks, placed under monitor.notifications', () => {
   const err = fleetError(`proxmox: {url: https://pve1:8006}
 monitor:
@@ -108,6 +120,7 @@ test('fleet.yml: defaults, and the container spec lxc create gets (force: apply 
   const f = fleet();
   assert.equal(f.proxmox.token_env, 'FLEETMON_PVE_TOKEN');
   assert.equal(f.keys.account, 'fleetmon');
+  assert.equal(f.keys.sudoers_file, '/etc/sudoers.d/fleetmon');
   assert.equal(f.hosts[0]!.admin, 'root');
   assert.equal(f.hosts[1]!.all_users, true);
   assert.equal(f.monitor.alerts.gpu_temp_warning, 85);
@@ -128,9 +141,10 @@ test('plan on nothing: every stage changes', () => {
   assert.equal(p.provision.action, 'install');
   assert.deepEqual(p.hosts.map((h) => [h.name, h.action]), [['gpu1', 'deploy'], ['gpu2', 'deploy']]);
   assert.equal(p.monitorConfig.restart, true);
-  // all_users is carried per host, and the plan says this build cannot honour it yet.
+  // all_users is carried per host; apply installs it (no warning that it would not).
   assert.deepEqual(p.hosts.map((h) => h.allUsers), [false, true]);
-  assert.match(p.warnings.join('\n'), /all_users: apply does not install the all-users helper yet; .* fleetmon keys deploy --all-users/);
+  assert.deepEqual(p.warnings, []);
+  assert.deepEqual(p.hosts.map((h) => h.changes.map((c) => c.id)), [['key'], ['key', 'all-users']]);
 });
 
 test('plan when everything holds: nothing changes', () => {
@@ -143,8 +157,8 @@ test('plan when everything holds: nothing changes', () => {
     provision: { items: [{ id: 'app', title: 'app', change: false, detail: 'current' }] },
     monitor: { configText, publicKey: TEST_KEY },
     hosts: [
-      { name: 'gpu1', address: '10.0.0.1', port: 22, hostKey: PIN1, steps: unchanged(KEY_STEPS) },
-      { name: 'gpu2', address: '10.0.0.2', port: 22, hostKey: PIN2, steps: unchanged(KEY_STEPS) },
+      { name: 'gpu1', address: '10.0.0.1', port: 22, hostKey: PIN1, steps: unchanged(KEY_STEPS), allUsers: ALL_USERS_OFF },
+      { name: 'gpu2', address: '10.0.0.2', port: 22, hostKey: PIN2, steps: unchanged(KEY_STEPS), allUsers: ALL_USERS_ON },
     ],
   };
   const p = planDeploy(f, spec(f), facts);
@@ -169,7 +183,7 @@ test('drift: memory changed in the web UI, a key removed, the configuration edit
     monitor: { configText: edited, publicKey: TEST_KEY },
     hosts: [
       { name: 'gpu1', address: '10.0.0.1', port: 22, hostKey: PIN1, steps: [...unchanged(KEY_STEPS.slice(0, 5)), { id: 'authorized-key', title: 'k', status: 'planned', detail: 'no fleetmon block' }] },
-      { name: 'gpu2', address: '10.0.0.2', port: 22, hostKey: PIN2, steps: unchanged(KEY_STEPS) },
+      { name: 'gpu2', address: '10.0.0.2', port: 22, hostKey: PIN2, steps: unchanged(KEY_STEPS), allUsers: ALL_USERS_ON },
     ],
   });
   assert.equal(p.changed, true);
@@ -201,6 +215,74 @@ test('a host removed from fleet.yml is revoked and dropped from the monitor; a h
   // A host whose deploy failed keeps its entry as it was: neither added nor removed.
   const kept = parseConfigText(desiredMonitorConfig(configText, before, new Map(), { leaveAlone: new Set(['10.0.0.2:22']) }), 'hosts.yml');
   assert.equal(kept.hosts.find((h) => h.name === 'gpu2')?.host_key, PIN2);
+});
+
+/** The fleet of FLEET with everything else in place: container, monitor configuration, keys, pins. */
+function settled(hostFacts: (h: { name: string; address: string }) => Partial<HostFacts>): DeployFacts {
+  const f = fleet();
+  const configText = desiredMonitorConfig(MONITOR_YML, f, new Map([['10.0.0.1:22', PIN1], ['10.0.0.2:22', PIN2]]));
+  return {
+    lxc: lxcFacts({ memory: 1024 }), address: '10.0.0.50', provision: { items: [] },
+    monitor: { configText, publicKey: TEST_KEY },
+    hosts: f.hosts.map((h, i) => ({ name: h.name, address: h.address, port: 22, hostKey: i ? PIN2 : PIN1, steps: unchanged(KEY_STEPS), ...hostFacts(h) })),
+  };
+}
+
+test('all_users on where the helper or the rule is missing or stale: one step installs them; current: no step', () => {
+  const f = fleet();
+  const p = planDeploy(f, spec(f), settled((h) => ({ allUsers: h.name === 'gpu2' ? { helper: 'differs', sudoers: 'missing', sudo: true, detail: 'helper: content differs; sudoers rule: missing' } : ALL_USERS_OFF })));
+  assert.equal(p.changed, true);
+  assert.deepEqual(p.hosts.map((h) => [h.name, h.action, h.changes]), [
+    ['gpu1', 'ok', []],
+    ['gpu2', 'deploy', [{ id: 'all-users', detail: 'install the all-users helper and sudoers rule (helper: content differs; sudoers rule: missing)' }]],
+  ]);
+  assert.ok(describeDeployPlan(p).includes('      all-users: install the all-users helper and sudoers rule (helper: content differs; sudoers rule: missing)'));
+  // Once both are current (what the second apply finds), the plan is empty.
+  const again = planDeploy(f, spec(f), settled((h) => ({ allUsers: h.name === 'gpu2' ? ALL_USERS_ON : ALL_USERS_OFF })));
+  assert.equal(again.changed, false, JSON.stringify(again.hosts));
+  assert.match(describeDeployPlan(again).join('\n'), /gpu2 \(10\.0\.0\.2:22\): key, gate, all-users helper and pin in place \[all_users\]/);
+});
+
+test('all_users off where the helper or the rule is there: one step removes them, the key stays', () => {
+  const f = parseFleetText(FLEET.replace(', all_users: true', ''), 'fleet.yml');
+  const p = planDeploy(f, spec(f), settled((h) => ({ allUsers: h.name === 'gpu2' ? { helper: 'current', sudoers: 'differs', sudo: true, detail: 'sudoers rule: mode 644' } : ALL_USERS_OFF })));
+  assert.deepEqual(p.hosts.map((h) => [h.name, h.action, h.changes]), [
+    ['gpu1', 'ok', []],
+    ['gpu2', 'deploy', [{ id: 'all-users', detail: 'remove the all-users helper and sudoers rule (all_users is off; the key stays): helper and sudoers rule present' }]],
+  ]);
+  assert.deepEqual(p.hosts.map((h) => h.allUsers), [false, false]);
+  // Only the rule left over (a helper removed by hand): still removed.
+  assert.deepEqual(allUsersChange(false, { helper: 'missing', sudoers: 'current', sudo: true }), { id: 'all-users', detail: 'remove the all-users helper and sudoers rule (all_users is off; the key stays): sudoers rule present' });
+  assert.equal(planDeploy(f, spec(f), settled(() => ({ allUsers: ALL_USERS_OFF }))).changed, false);
+});
+
+test('all_users on a host without sudo: the helper is installed, no rule is asked for, and the plan says why it cannot take effect', () => {
+  const f = fleet();
+  const noSudo = (helper: AllUsersState['helper']): AllUsersState => ({ helper, sudoers: 'missing', sudo: false, ...(helper === 'current' ? { detail: 'sudoers rule: missing' } : { detail: 'helper: missing; sudoers rule: missing' }) });
+  const p = planDeploy(f, spec(f), settled((h) => ({ allUsers: h.name === 'gpu2' ? noSudo('missing') : ALL_USERS_OFF })));
+  assert.deepEqual(p.hosts[1]!.changes.map((c) => c.id), ['all-users']);
+  assert.match(p.warnings.join('\n'), /^gpu2: sudo or visudo is not installed there, so all_users cannot take effect: .* \(install sudo on 10\.0\.0\.2, then run fleetmon apply\)$/);
+  // With the helper in place keys deploy would change nothing more, so neither does the plan (a second apply is a no-op).
+  const done = planDeploy(f, spec(f), settled((h) => ({ allUsers: h.name === 'gpu2' ? noSudo('current') : ALL_USERS_OFF })));
+  assert.equal(done.changed, false);
+  assert.equal(done.warnings.length, 1);
+});
+
+test('all_users where the host could not be read: on is an install to make, off says nothing (the deploy removes what it finds)', () => {
+  assert.deepEqual(allUsersChange(true, undefined), { id: 'all-users', detail: 'install the all-users helper and sudoers rule (not checked)' });
+  assert.equal(allUsersChange(false, undefined), undefined);
+  // A new host: its account is missing too; the all-users step is listed with the others.
+  const f = fleet();
+  const p = planDeploy(f, spec(f), {
+    lxc: lxcFacts({ memory: 1024 }), address: '10.0.0.50', provision: { items: [] },
+    monitor: { configText: MONITOR_YML, publicKey: TEST_KEY },
+    hosts: f.hosts.map((h) => ({
+      name: h.name, address: h.address, port: h.port, allUsers: ALL_USERS_OFF,
+      steps: [{ id: 'account', title: 'a', status: 'planned' as const, detail: 'missing' }, { id: 'ssh-dir', title: 's', status: 'failed' as const, error: 'missing' }],
+      error: { code: 'ACCOUNT_MISSING', message: 'account fleetmon is missing' },
+    })),
+  });
+  assert.deepEqual(p.hosts.map((h) => h.changes.map((c) => c.id)), [['account', 'rest'], ['account', 'all-users', 'rest']]);
 });
 
 test('what Proxmox cannot change in place is said, not forced: the plan keeps it and changes the rest', () => {

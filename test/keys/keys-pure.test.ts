@@ -185,3 +185,19 @@ test('--from-server: URL, auth header, errors', async () => {
   const denied = (async () => new Response('no', { status: 401 })) as unknown as typeof fetch;
   await assert.rejects(fetchServerKey('http://mon:8080', { fetchImpl: denied }), (e) => e instanceof FleetmonError && e.code === 'SERVER_KEY_FAILED' && e.exit === 9);
 });
+
+test('keysDeploy: all_users per host must name every target, before any host is reached', async () => {
+  const { keysDeploy } = await import('../../src/keys/deploy.js');
+  let connected = 0;
+  const err = await keysDeploy({
+    targets: ['10.0.0.1', '10.0.0.2'], publicKey: key, auth: { username: 'root' }, allUsers: [true],
+    connect: async () => {
+      connected += 1;
+      throw new Error('not reached');
+    },
+  }).then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof FleetmonError);
+  assert.equal(err.code, 'BAD_ALL_USERS');
+  assert.match(err.message, /allUsers names 1 host\(s\) for 2 target\(s\)/);
+  assert.equal(connected, 0);
+});
