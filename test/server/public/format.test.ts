@@ -114,10 +114,10 @@ test('GPU processes of the H100 capture map to their tmux sessions, largest firs
     { pid: 418, name: 'python3', memory: '6.6 GiB', session: 'eval run #2' },
     { pid: 411, name: 'python3', memory: '3.6 GiB', session: 'train-llama' },
   ]);
-  const orphan = gpuProcessRows({ processes: [{ pid: 9, name: 'x', memory_mb: null, session_id: null }] }, []);
+  const orphan = gpuProcessRows({ processes: [{ pid: 9, name: 'x', memory_mb: null, session_id: null, uid: null, user: null, cmdline: null }] }, []);
   assert.deepEqual(orphan, [{ pid: 9, name: 'x', memory: DASH, session: null }]);
   // A process whose session is not in the list (yet) still shows the name from its id.
-  const early = gpuProcessRows({ processes: [{ pid: 5, name: 'y', memory_mb: 1, session_id: 'h:root:new one' }] }, []);
+  const early = gpuProcessRows({ processes: [{ pid: 5, name: 'y', memory_mb: 1, session_id: 'h:root:new one', uid: 0, user: 'root', cmdline: 'y' }] }, []);
   assert.equal(early[0]?.session, 'new one');
 });
 

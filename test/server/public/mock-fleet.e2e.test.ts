@@ -14,6 +14,7 @@ import { SKIP_BROWSER, horizontalOverflow, launchChromium, screenshot, startTest
 
 const NOW = Date.now();
 const XSS_PROC = '<script>window.__pwned=1</script><img src=x onerror=alert(2)>';
+const XSS_USER = '<img src=x onerror=window.__pwned=3>';
 
 const hotGpu: Gpu = { ...H100, index: 1, uuid: 'GPU-1', power_draw_watts: 95.5, memory_used_mb: 4, memory_percent: 0, utilization_percent: 0, temperature_c: 85, processes: [] };
 const burningGpu: Gpu = {
@@ -24,7 +25,8 @@ const burningGpu: Gpu = {
   memory_used_mb: 80012,
   memory_percent: 98.1,
   temperature_c: 93,
-  processes: [{ pid: 777, name: XSS_PROC, memory_mb: 80000, session_id: null }],
+  processes: [{ pid: 777, name: XSS_PROC, memory_mb: 80000, session_id: null, uid: 1002, user: XSS_USER, cmdline: `${XSS_PROC} --epochs 9` }],
+  memory_outside_sessions_mb: 80000,
 };
 
 function fleet(): Host[] {
