@@ -47,9 +47,9 @@ export const H100: Gpu = {
   utilization_percent: 100,
   temperature_c: 62,
   processes: [
-    { pid: 407, name: 'python3', memory_mb: 21130, session_id: 'gpu-h100:train-llama', uid: 1000, user: 'fleetmon', cmdline: 'python3 train.py --model llama' },
-    { pid: 411, name: 'python3', memory_mb: 3658, session_id: 'gpu-h100:train-llama', uid: 1000, user: 'fleetmon', cmdline: 'python3 -m torch.distributed.run' },
-    { pid: 418, name: 'python3', memory_mb: 6746, session_id: 'gpu-h100:eval run #2', uid: 1000, user: 'fleetmon', cmdline: 'python3 eval.py' },
+    { pid: 407, name: 'python3', memory_mb: 21130, session_id: 'gpu-h100:train-llama', uid: 0, user: 'root', cmdline: 'python3 train.py --model llama' },
+    { pid: 411, name: 'python3', memory_mb: 3658, session_id: 'gpu-h100:train-llama', uid: 0, user: 'root', cmdline: 'python3 -m torch.distributed.run' },
+    { pid: 418, name: 'python3', memory_mb: 6746, session_id: 'gpu-h100:eval run #2', uid: 0, user: 'root', cmdline: 'python3 eval.py' },
   ],
   uuid: 'GPU-562781d5-2471-9cfe-d7bb-3775efa63be6',
   memory_percent: 38.7,
@@ -100,7 +100,7 @@ export function h100Host(now: number, extra: { gpus?: Gpu[]; sessions?: Session[
     problems: [],
     gpu_available: true,
     gpu_error: null,
-    sessions_scope: { scope: 'own-account', reason: 'no all-users helper installed (fleetmon keys deploy --all-users)' },
+    sessions_scope: { scope: 'all-users', reason: null },
   };
 }
 
