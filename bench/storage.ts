@@ -80,6 +80,7 @@ function makeHost(i: number, sessions: number, rnd: () => number): Host {
     problems: [],
     gpu_available: true,
     gpu_error: null,
+    sessions_scope: { scope: 'all-users', reason: null },
   };
 }
 

@@ -1,5 +1,5 @@
 /** Plain-text tables and human figures for the query commands. */
-import type { Session } from '../core/model.js';
+import type { Host, Session } from '../core/model.js';
 import { formatHours } from '../core/duration.js';
 
 /** No column is wider than this: one long session name must not push every row off the screen. --json is whole. */
@@ -38,6 +38,16 @@ export const mb = (v: number | null | undefined) => (v === null || v === undefin
  */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
 export const safe = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '?');
+
+/**
+ * One line per host that lists only the service account's sessions, with the reason, so that a short or empty
+ * session list is never read as "nobody else is working there".
+ */
+export function ownAccountNotes(hosts: ReadonlyArray<Pick<Host, 'hostname' | 'sessions_scope'>>): string[] {
+  return hosts
+    .filter((h) => h.sessions_scope.scope === 'own-account')
+    .map((h) => `${safe(h.hostname)}: only the service account's sessions are shown (${safe(h.sessions_scope.reason ?? 'no reason given')})`);
+}
 
 /** Why a session counts as active, in the words of what tmux knows about it. */
 export function activeReason(s: Pick<Session, 'attached' | 'last_attached_at' | 'detached_hours'>): string {

@@ -1,6 +1,6 @@
 import { BaseCommand } from '../cli/base.js';
 import { ServerCommand } from '../cli/server-command.js';
-import { mb, pct, safe, table } from '../cli/format.js';
+import { mb, ownAccountNotes, pct, safe, table } from '../cli/format.js';
 import type { Host } from '../core/model.js';
 
 export default class Hosts extends ServerCommand {
@@ -15,7 +15,7 @@ export default class Hosts extends ServerCommand {
     else
       this.say(
         table(
-          ['HOST', 'STATUS', 'CPU', 'MEM', 'LOAD', 'GPUS', 'SESSIONS', 'NOTE'],
+          ['HOST', 'STATUS', 'CPU', 'MEM', 'LOAD', 'GPUS', 'SESSIONS', 'SCOPE', 'NOTE'],
           hosts.map((h) => [
             safe(h.hostname),
             h.pending ? 'pending' : h.status,
@@ -24,10 +24,12 @@ export default class Hosts extends ServerCommand {
             h.load_avg?.[0]?.toFixed(2) ?? '-',
             String(h.gpus.length),
             String(h.sessions.length),
+            h.sessions_scope.scope,
             safe(h.last_error ?? h.problems.join('; ')),
           ]),
         ),
       );
+    for (const note of ownAccountNotes(hosts)) this.say(note);
     return hosts;
   }
 }

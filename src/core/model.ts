@@ -69,7 +69,10 @@ export const GpuProcess = Type.Object({
   pid: Type.Integer(),
   name: Type.String(spec('the process name nvidia-smi reports')),
   memory_mb: Type.Union([Type.Number(), Type.Null()], spec('GPU memory used, MiB; null when nvidia-smi does not say (MIG, some drivers)')),
-  session_id: Type.Union([Type.String(), Type.Null()], own('the fleetmon_id of the session the process belongs to, if any (unique where two users hold one name)')),
+  session_id: Type.Union([Type.String(), Type.Null()], own('the fleetmon_id of the session the process belongs to; null outside tmux (unique where two users hold one name)')),
+  uid: Type.Union([Type.Integer(), Type.Null()], own('the process owner\'s uid, from /proc/PID/status; null when the probe did not send it (an older probe, or the process ended)')),
+  user: Type.Union([Type.String(), Type.Null()], own('the owner\'s account name, as the host resolves the uid; null when unknown')),
+  cmdline: Type.Union([Type.String(), Type.Null()], own('the command line, at most 512 bytes (NULs as spaces); null when unknown')),
 });
 export type GpuProcess = Static<typeof GpuProcess>;
 
@@ -86,8 +89,22 @@ export const Gpu = Type.Object({
   processes: Type.Array(GpuProcess),
   uuid: Type.Union([Type.String(), Type.Null()], own('the GPU\'s UUID')),
   memory_percent: Type.Union([Type.Number(), Type.Null()], own('memory_used_mb / memory_total_mb, %')),
+  memory_outside_sessions_mb: Type.Number(own('GPU memory of its processes outside any tmux session (session_id null), MiB; processes whose memory nvidia-smi does not report count 0')),
 });
 export type Gpu = Static<typeof Gpu>;
+
+/**
+ * What a host's session list covers: every user's tmux servers (the all-users helper answered), or only the
+ * service account's own, with the reason, so that an empty list is never read as "nobody is working".
+ */
+export const SessionsScope = Type.Object(
+  {
+    scope: Type.Union([Type.Literal('all-users'), Type.Literal('own-account')]),
+    reason: Type.Union([Type.String(), Type.Null()], { description: 'why only the own account is seen; null for all-users' }),
+  },
+  own("whose tmux sessions are listed: 'all-users' or 'own-account' and why"),
+);
+export type SessionsScope = Static<typeof SessionsScope>;
 
 export const Disk = Type.Object({
   filesystem: Type.String(),
@@ -162,6 +179,7 @@ export const Host = Type.Object({
   problems: Type.Array(Type.String(), own('parts of the probe that failed (the host is then degraded)')),
   gpu_available: Type.Boolean(own('whether nvidia-smi answered with GPUs')),
   gpu_error: Type.Union([Type.String(), Type.Null()], own('why there are no GPU figures, when the host should have some')),
+  sessions_scope: SessionsScope,
 });
 export type Host = Static<typeof Host>;
 

@@ -9,7 +9,8 @@
 # SOCKET" per tmux server, then its S| and P| lines), in which case the "tmux" section is left out; or a line
 # "scope own-account REASON" (no helper, sudo refused, helper failed), and the "tmux" section follows as in v1. After
 # "gpuapps" it then sends "gpuprocs": "PID|UID|CMDLINE" for each GPU compute process (command line NUL → space,
-# at most 512 bytes), so a GPU job outside any session still has an owner.
+# at most 512 bytes), so a GPU job outside any session still has an owner, and "gpuusers": "NAME:UID" for those
+# owners (getent passwd).
 # and the probe answers with sections, each opened by a marker line "@@fm-NONCE NAME [ARGS]":
 #   begin v1 PAGESIZE CLK_TCK   then: tmux ("S|…" sessions, "P|…" panes), proc ("path:line" as grep -H prints
 #   them: host counters and /proc/PID/stat of the panes' process trees), df (unless nodf), gpu, gpuapps, each followed by
@@ -167,6 +168,7 @@ EOF
       echo "$m rc gpuapps $arc"
       if [ "$users" = users ]; then
         echo "$m gpuprocs"
+        guids=''
         while IFS=',' read -r _uuid gpid _rest; do
           gpid=${gpid# }
           case $gpid in '' | *[!0-9]*) continue ;; esac
@@ -174,10 +176,18 @@ EOF
           guid=$(awk '$1 == "Uid:" { print $2; exit }' "/proc/$gpid/status" 2>/dev/null)
           gcmd=$(tr '\000\n' '  ' <"/proc/$gpid/cmdline" 2>/dev/null | head -c 512)
           printf '%s|%s|%s\n' "$gpid" "$guid" "$gcmd"
+          case $guid in '' | *[!0-9]*) ;; *) case " $guids " in *" $guid "*) ;; *) guids="$guids $guid" ;; esac ;; esac
         done <<EOF
 $apps
 EOF
         echo "$m rc gpuprocs 0"
+        # The owners' names, as the host resolves them (getent: /etc/passwd, LDAP, sssd), one call for all uids.
+        echo "$m gpuusers"
+        if [ -n "$guids" ]; then
+          # shellcheck disable=SC2086 # the uids are digits only, split on purpose
+          bounded 3 getent passwd $guids 2>/dev/null | cut -d: -f1,3
+        fi
+        echo "$m rc gpuusers 0"
       fi
     else
       echo "$m gpu"

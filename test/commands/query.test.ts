@@ -62,13 +62,18 @@ test('status --json gives the fleet summary, finding the token file of the local
 test('sessions lists the real session, as a table and as JSON', async () => {
   const table = await cli(['sessions', '--server', server.url]);
   assert.equal(table.code, 0, table.stderr);
-  assert.match(table.stdout, /^ID\s+STATUS/m);
-  assert.match(table.stdout, /here:cli run #1\s+active/);
+  assert.match(table.stdout, /^ID\s+OWNER\s+STATUS/m);
+  const owner = server.monitor.hosts()[0]!.sessions[0]!.user;
+  assert.match(table.stdout, new RegExp(`here:cli run #1\\s+${owner}\\s+active`));
+  // A configured local host sees its own account only, and the list says so (it is not "nobody else works here").
+  assert.match(table.stdout, /^here: only the service account's sessions are shown \(no all-users helper installed/m);
   const json = await cli(['sessions', '--json', '--status', 'active', '--server', server.url]);
   const sessions = JSON.parse(json.stdout) as Session[];
   assert.deepEqual(sessions.map((s) => s.name), ['cli run #1']);
   const legacy = await cli(['sessions', '--json', '--status', 'legacy', '--server', server.url]);
   assert.deepEqual(JSON.parse(legacy.stdout), []);
+  const none = await cli(['sessions', '--status', 'legacy', '--server', server.url]);
+  assert.match(none.stdout, /^no legacy sessions\nhere: only the service account's sessions are shown \(/);
 });
 
 test('alerts lists the open alert; alerts ack acknowledges it with a note; --all includes it still', async () => {
@@ -91,11 +96,17 @@ test('alerts lists the open alert; alerts ack acknowledges it with a note; --all
   assert.ok(all.some((a) => a.id === mem.id && a.acknowledged));
 });
 
-test('hosts --json', async () => {
+test('hosts --json carries each host\'s sessions_scope; the table shows it and why a host sees its own account only', async () => {
   const r = await cli(['hosts', '--json', '--server', server.url]);
   const hosts = JSON.parse(r.stdout) as Host[];
   assert.equal(hosts[0]?.hostname, 'here');
   assert.ok((hosts[0]?.memory_total_mb ?? 0) > 0);
+  assert.equal(hosts[0]?.sessions_scope.scope, 'own-account');
+  assert.match(hosts[0]?.sessions_scope.reason ?? '', /no all-users helper installed/);
+  const table = await cli(['hosts', '--server', server.url]);
+  assert.match(table.stdout, /^HOST\s+STATUS.*\bSCOPE\s+NOTE$/m);
+  assert.match(table.stdout, /^here\s+online\s.*\sown-account\b/m);
+  assert.match(table.stdout, /^here: only the service account's sessions are shown \(no all-users helper installed/m);
 });
 
 test('a wrong token is a one-line error with the auth exit status', async () => {

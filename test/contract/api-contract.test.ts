@@ -91,6 +91,32 @@ test('GET /api/hosts and /api/hosts/{hostname}: the specification\'s Host, GPU a
   }
 });
 
+test("fleetmon's sessions_scope and the GPU processes' owners: in every host answer, in /ws, and required by the OpenAPI document", async () => {
+  type H = { hostname: string; sessions_scope: { scope: string; reason: string | null }; sessions: Array<{ fleetmon_id: string; user: string }>; gpus: Array<Record<string, unknown> & { processes: Array<Record<string, unknown>> }> };
+  const hosts = (await get('/api/hosts')).body as H[];
+  for (const h of hosts) {
+    // This fleet has no all-users helper: each host says it sees the service account only, and why.
+    assert.equal(h.sessions_scope.scope, 'own-account', h.hostname);
+    assert.match(h.sessions_scope.reason ?? '', /no all-users helper installed/);
+    assert.deepEqual(((await get(`/api/hosts/${h.hostname}`)).body as H).sessions_scope, h.sessions_scope);
+  }
+  const gpu0 = hosts[0]!;
+  const proc = gpu0.gpus[0]!.processes[0]!;
+  const session = gpu0.sessions.find((s) => s.fleetmon_id === `gpu0:${s.user}:train-llama`)!;
+  assert.deepEqual([proc.session_id, proc.user, typeof proc.uid, proc.cmdline], [session.fleetmon_id, session.user, 'number', 'sh -c sleep 600'], 'the pane process tmux started for the command');
+  assert.equal(gpu0.gpus[0]!.memory_outside_sessions_mb, 0, 'its only process is in a session');
+  // The document requires the fields (a body without them is refused), so clients can rely on them.
+  const without = (drop: (h: H) => void) => {
+    const copy = structuredClone(hosts);
+    drop(copy[0]!);
+    return checker.problems('/api/hosts', 'get', 200, copy).join('\n');
+  };
+  assert.match(without((h) => delete (h as Partial<H>).sessions_scope), /sessions_scope/);
+  assert.match(without((h) => delete h.gpus[0]!.processes[0]!.user), /user/);
+  assert.match(without((h) => delete h.gpus[0]!.processes[0]!.cmdline), /cmdline/);
+  assert.match(without((h) => delete h.gpus[0]!.memory_outside_sessions_mb), /memory_outside_sessions_mb/);
+});
+
 test('GET /api/sessions and /api/sessions/{id} by either id', async () => {
   const sessions = (await get('/api/sessions')).body as Array<{ id: string; fleetmon_id: string }>;
   holds('/api/sessions', 'Session[]', sessions);
@@ -136,7 +162,10 @@ test('/ws: hosts_update, alert_new and alert_cleared carry the specification\'s 
     if (!model) continue; // fleetmon's own events (alert_updated, alert_acked) are added beside
     assert.deepEqual(specProblems(model, e.data, e.event), [], `${e.event} against the specification`);
     specFieldsSeen(model, e.data, seen);
-    if (e.event === 'hosts_update') assert.deepEqual(checker.problems('/api/hosts', 'get', 200, e.data), [], 'hosts_update data is GET /api/hosts');
+    if (e.event === 'hosts_update') {
+      assert.deepEqual(checker.problems('/api/hosts', 'get', 200, e.data), [], 'hosts_update data is GET /api/hosts');
+      for (const h of e.data as Array<{ sessions_scope?: { scope: string } }>) assert.equal(h.sessions_scope?.scope, 'own-account', 'hosts_update carries sessions_scope');
+    }
     if (e.event === 'alert_new') assert.deepEqual(alertItem(e.data), [], 'alert_new data is an Alert of the document');
   }
   for (const name of Object.keys(SPEC_EVENTS)) assert.ok(events.some((e) => e.event === name), `${name} was seen`);

@@ -47,12 +47,13 @@ export const H100: Gpu = {
   utilization_percent: 100,
   temperature_c: 62,
   processes: [
-    { pid: 407, name: 'python3', memory_mb: 21130, session_id: 'gpu-h100:train-llama' },
-    { pid: 411, name: 'python3', memory_mb: 3658, session_id: 'gpu-h100:train-llama' },
-    { pid: 418, name: 'python3', memory_mb: 6746, session_id: 'gpu-h100:eval run #2' },
+    { pid: 407, name: 'python3', memory_mb: 21130, session_id: 'gpu-h100:train-llama', uid: 0, user: 'root', cmdline: 'python3 train.py --model llama' },
+    { pid: 411, name: 'python3', memory_mb: 3658, session_id: 'gpu-h100:train-llama', uid: 0, user: 'root', cmdline: 'python3 -m torch.distributed.run' },
+    { pid: 418, name: 'python3', memory_mb: 6746, session_id: 'gpu-h100:eval run #2', uid: 0, user: 'root', cmdline: 'python3 eval.py' },
   ],
   uuid: 'GPU-562781d5-2471-9cfe-d7bb-3775efa63be6',
   memory_percent: 38.7,
+  memory_outside_sessions_mb: 0,
 };
 
 export function h100Host(now: number, extra: { gpus?: Gpu[]; sessions?: Session[] } = {}): Host {
@@ -99,6 +100,7 @@ export function h100Host(now: number, extra: { gpus?: Gpu[]; sessions?: Session[
     problems: [],
     gpu_available: true,
     gpu_error: null,
+    sessions_scope: { scope: 'all-users', reason: null },
   };
 }
 
@@ -120,6 +122,7 @@ export function offlineHost(now: number): Host {
     problems: [],
     gpu_available: false,
     gpu_error: 'host offline',
+    sessions_scope: { scope: 'own-account', reason: 'host offline' },
   };
 }
 

@@ -1,13 +1,15 @@
 /**
  * `keys deploy --all-users` on a fake host with its own /tmp and pids (test fleet, privateTmp), where real users
  * alice and bob run tmux: the helper and the sudoers rule are installed (visudo-checked), the deployed key's probe
- * stream carries everyone's sessions, kill-user kills exactly one of them, and the rule grants nothing else.
+ * stream carries everyone's sessions, kill-user kills exactly one of them, and the rule grants nothing else. A real
+ * server's API and the CLI then show the sessions with owners, the host's all-users scope, alice's GPU job with her
+ * name, command line and session, and carol's job outside tmux (session_id null, counted outside sessions).
  * Root logs in to the fake host with an admin key (a Match block in its sshd_config). Needs root, sshd, sudo.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { keysDeploy, sudoersRule, type KeysDeployOptions } from '../../src/keys/deploy.js';
 import { keysRevoke } from '../../src/keys/revoke.js';
@@ -19,6 +21,9 @@ import { sshExec } from '../fleet/ssh-exec.js';
 import { generateKey, makeTestDir, removeDir } from '../helpers/sshd.js';
 import { pino } from 'pino';
 import { parseConfigObject } from '../../src/core/config.js';
+import type { Host, Session } from '../../src/core/model.js';
+import { startServer } from '../../src/server/start.js';
+import { testDir as testRoot } from '../helpers/common.js';
 import { killOnHost } from '../../src/server/kill.js';
 import { Monitor } from '../../src/server/monitor.js';
 import { closeDatabase, openDatabase } from '../../src/server/store/db.js';
@@ -29,6 +34,23 @@ const SUDOERS = '/etc/sudoers.d/fleetmon-test-users';
 const HELPER = `${LIB_DIR}/tmux-all-users`;
 
 const skip = existsSync('/usr/bin/sudo') && existsSync('/usr/sbin/visudo') ? false : 'sudo and visudo are needed (apt-get install sudo)';
+
+const bin = join(testRoot, '..', 'bin', 'run.js');
+
+/**
+ * The CLI as a user runs it; the token comes from the data dir's token file, as for a local server. Not spawnSync:
+ * the server it asks runs in this process.
+ */
+function cli(args: string[], dataDir: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, FLEETMON_DATA_DIR: dataDir } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 function sh(cmd: string, args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -64,6 +86,16 @@ function sessionsInStream(stream: string): { scope: string; sessions: string[] }
   return { scope, sessions: sessions.sort() };
 }
 
+/** The host once the monitor has polled it twice (the first poll of a new server may still be on its way). */
+async function waitForHost(read: () => Promise<Host>): Promise<Host> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const h = await read();
+    if ((!h.pending && h.gpus.length > 0 && h.sessions.length > 0) || Date.now() > deadline) return h;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 describe('keys deploy --all-users on a host with real users', { skip, timeout: 120_000 }, () => {
   let dir: string;
   let fleet: Fleet;
@@ -90,7 +122,7 @@ describe('keys deploy --all-users on a host with real users', { skip, timeout: 1
     fleetKey = generateKey(join(dir, 'fleet_key'), 'fleetmon@test-users');
     writeFileSync(join(dir, 'admin_keys'), admin.publicKey, { mode: 0o644 });
     fleet = await startFleet({
-      hosts: [{ name: 'shared' }],
+      hosts: [{ name: 'shared', gpu: true }],
       privateTmp: true,
       // Root's PATH as on a real host (the fleet's sessions get the host's bin/ and no sbin).
       sshdConfig: ['Match User root', '  PermitRootLogin prohibit-password', `  AuthorizedKeysFile ${dir}/admin_keys`, '  SetEnv PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
@@ -186,6 +218,88 @@ describe('keys deploy --all-users on a host with real users', { skip, timeout: 1
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     }
     assert.equal(as(HELPER, 'ping').stdout, 'tmux-all-users v1\n');
+  });
+
+  test("API and CLI: everyone's sessions with owners, the host's all-users scope, GPU jobs with user, command line and session or none", async () => {
+    // alice's GPU job runs in her session work2; carol (no tmux at all) runs one outside tmux.
+    const carol = await fleet.addUser('carol');
+    const panes = await host.tmuxAs(alice, ['list-panes', '-t', '=work2', '-F', '#{pane_pid}']);
+    const alicePid = Number(panes.stdout.trim());
+    assert.ok(alicePid > 0, panes.stderr);
+    const started = await host.runAs(carol, ['sh', '-c', 'sleep 601 </dev/null >/dev/null 2>&1 & echo $!']);
+    const carolPid = Number(started.stdout.trim());
+    assert.ok(carolPid > 0, started.stderr);
+    // The gate runs the probe with a fixed PATH (/usr/sbin:/usr/bin:/sbin:/bin), where the host's fake nvidia-smi
+    // is not: inside this host's own mount namespace only, /usr/bin gets it through a read-only overlay.
+    const gateBin = join(host.root, 'gate-bin');
+    mkdirSync(gateBin, { recursive: true });
+    if (!existsSync(join(gateBin, 'nvidia-smi'))) symlinkSync(join(host.binDir, 'nvidia-smi'), join(gateBin, 'nvidia-smi'));
+    const overlay = await host.runAsRoot(['mount', '-t', 'overlay', 'overlay', '-o', `lowerdir=${gateBin}:/usr/bin`, '/usr/bin']);
+    assert.equal(overlay.code, 0, overlay.stderr);
+    host.setGpuApps([
+      { pid: alicePid, processName: 'python3', usedMemoryMiB: 20000 },
+      { pid: carolPid, processName: 'python3', usedMemoryMiB: 3000 },
+    ]);
+    const data = join(dir, 'api-data');
+    const config = parseConfigObject(
+      {
+        polling_interval_seconds: 1,
+        ssh: { user: ACCOUNT, key_path: join(dir, 'fleet_key'), timeout: 5 },
+        hosts: [
+          { name: 'shared', address: host.address, gate: true, host_key: host.hostKeyFingerprint, has_gpu: true },
+          // A host without the helper: this machine, configured (so not the root-without-configuration case).
+          { name: 'plain', address: 'localhost', transport: 'local' },
+        ],
+        server: { port: 0, data_dir: data, public_read: false },
+      },
+      'all-users-api-test',
+    );
+    const server = await startServer(config, { log: pino({ level: 'silent' }) });
+    try {
+      const token = server.token.token;
+      const api = async <T>(path: string) => (await (await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${token}` } })).json()) as T;
+      const shared = await waitForHost(() => api<Host>('/api/hosts/shared'));
+      assert.equal(shared.status, 'online', `${shared.last_error} ${shared.problems.join('; ')}`);
+      assert.deepEqual(shared.sessions_scope, { scope: 'all-users', reason: null });
+      const owners = shared.sessions.map((x) => [x.fleetmon_id, x.user, x.owner_uid]).sort();
+      assert.deepEqual(owners, [
+        [`shared:${alice.name}:work2`, alice.name, alice.uid],
+        [`shared:${bob.name}:it's "$(id)"`, bob.name, bob.uid],
+        [`shared:${bob.name}:work`, bob.name, bob.uid],
+      ].sort());
+      const gpu = shared.gpus[0]!;
+      const byPid = new Map(gpu.processes.map((p) => [p.pid, p]));
+      assert.deepEqual(byPid.get(alicePid), {
+        pid: alicePid, name: 'python3', memory_mb: 20000, session_id: `shared:${alice.name}:work2`, uid: alice.uid, user: alice.name, cmdline: 'sleep 600',
+      });
+      // carol has no tmux server: her name comes from the host's getent (the probe's gpuusers section).
+      assert.deepEqual(byPid.get(carolPid), { pid: carolPid, name: 'python3', memory_mb: 3000, session_id: null, uid: carol.uid, user: carol.name, cmdline: 'sleep 601' });
+      assert.equal(gpu.memory_outside_sessions_mb, 3000);
+      assert.equal(shared.sessions.find((x) => x.user === alice.name)!.gpu_memory_mb, 20000);
+      const plain = await api<Host>('/api/hosts/plain');
+      assert.equal(plain.sessions_scope.scope, 'own-account');
+      assert.match(plain.sessions_scope.reason ?? '', /no all-users helper installed/);
+      // The session list names the owners too.
+      const sessions = await api<Session[]>('/api/sessions');
+      assert.ok(sessions.some((x) => x.fleetmon_id === `shared:${bob.name}:work` && x.user === bob.name));
+
+      const json = await cli(['hosts', '--json', '--server', server.url], data);
+      assert.equal(json.code, 0, json.stderr + json.stdout);
+      const viaCli = JSON.parse(json.stdout) as Host[];
+      assert.deepEqual(viaCli.map((h) => [h.hostname, h.sessions_scope.scope]), [['shared', 'all-users'], ['plain', 'own-account']]);
+      assert.equal(viaCli[0]!.gpus[0]!.processes.find((p) => p.pid === alicePid)?.user, alice.name);
+      const table = await cli(['sessions', '--server', server.url], data);
+      assert.equal(table.code, 0, table.stderr);
+      assert.match(table.stdout, new RegExp(`^shared:work2\\s+${alice.name}\\s+active`, 'm'));
+      assert.match(table.stdout, new RegExp(`^shared:work\\s+${bob.name}\\s+active`, 'm'));
+      assert.match(table.stdout, /^plain: only the service account's sessions are shown \(no all-users helper installed/m);
+      assert.doesNotMatch(table.stdout, /^shared: only/m);
+    } finally {
+      await server.close();
+      host.setGpuApps(null);
+      await host.runAsRoot(['kill', String(carolPid)]);
+      await host.runAsRoot(['umount', '-l', '/usr/bin']);
+    }
   });
 
   test("the monitor shows everyone's sessions with owners and attach commands, and kills one owner's session", async () => {

@@ -184,6 +184,8 @@ test('a stopped host goes offline after the configured failures, raises host_off
   }, 15_000, 'cpu2 offline');
   assert.ok(offline.consecutive_failures >= 2);
   assert.match(offline.last_error ?? '', /ECONNREFUSED|connect/i);
+  // Its empty session list is not "nobody is working": the host says it sees nothing while offline.
+  assert.deepEqual(offline.sessions_scope, { scope: 'own-account', reason: 'host offline' });
   const others = (await api<Host[]>('/api/hosts')).body.filter((h) => h.hostname !== 'cpu2');
   assert.ok(others.every((h) => h.status !== 'offline'), 'one host down does not take the others with it');
   const raised = await waitFor(async () => (await api<Alert[]>('/api/alerts')).body.find((a) => a.type === 'host_offline' && a.host === 'cpu2'), 5_000, 'host_offline alert');
@@ -194,6 +196,7 @@ test('a stopped host goes offline after the configured failures, raises host_off
     return resolved.some((a) => a.id === raised.id);
   }, 5_000, 'host_offline cleared');
   assert.deepEqual((await host('cpu2')).sessions.map((s) => s.name), ['old-run'], 'tmux survived the sshd restart');
+  assert.match((await host('cpu2')).sessions_scope.reason ?? '', /no all-users helper installed/, 'back online, the probe says why again');
 });
 
 test('killing a legacy session over SSH removes it and clears its alert; the hostile names stay inert', async () => {

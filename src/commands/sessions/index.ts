@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base.js';
 import { ServerCommand } from '../../cli/server-command.js';
-import { age, mb, pct, safe, table } from '../../cli/format.js';
+import { age, mb, ownAccountNotes, pct, safe, table } from '../../cli/format.js';
 import type { Session } from '../../core/model.js';
 
 export default class Sessions extends ServerCommand {
@@ -14,14 +14,18 @@ export default class Sessions extends ServerCommand {
 
   async run(): Promise<Session[]> {
     const { flags } = await this.parse(Sessions);
-    const sessions = await this.client(flags).sessions(flags.status as 'active' | 'legacy' | undefined);
+    const client = this.client(flags);
+    const sessions = await client.sessions(flags.status as 'active' | 'legacy' | undefined);
+    // --json stays the session list; the scope of each host is in `fleetmon hosts --json`.
+    const notes = this.jsonEnabled() ? [] : ownAccountNotes(await client.hosts());
     if (sessions.length === 0) this.say(flags.status ? `no ${flags.status} sessions` : 'no tmux sessions');
     else
       this.say(
         table(
-          ['ID', 'STATUS', 'WIN', 'AGE', 'ATTACHED', 'CPU', 'RSS', 'GPU MEM'],
+          ['ID', 'OWNER', 'STATUS', 'WIN', 'AGE', 'ATTACHED', 'CPU', 'RSS', 'GPU MEM'],
           sessions.map((s) => [
             safe(s.id),
+            safe(s.user),
             s.status,
             String(s.window_count),
             age(s.created),
@@ -32,6 +36,7 @@ export default class Sessions extends ServerCommand {
           ]),
         ),
       );
+    for (const note of notes) this.say(note);
     return sessions;
   }
 }

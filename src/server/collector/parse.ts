@@ -3,6 +3,7 @@
  * output, CRLF, hostile names): what cannot be read is skipped or reported as null, so one bad line never costs
  * a whole poll.
  */
+import type { SessionsScope } from '../../core/model.js';
 
 export interface ProbeResponse {
   version: string;
@@ -451,10 +452,7 @@ export interface TmuxServer {
 }
 
 /** What a host can see: every user's tmux servers (the helper answered), or only the service account's, and why. */
-export interface SessionsScope {
-  scope: 'all-users' | 'own-account';
-  reason: string | null;
-}
+export type { SessionsScope };
 
 /**
  * The probe's "tmuxusers" section (sent only when the collector asks with USERS = users): "scope all-users" then
@@ -503,6 +501,18 @@ export function parseGpuProcs(text: string | undefined): GpuProcess[] {
     const f = splitN(line, '|', 3);
     if (f.length !== 3 || !/^\d+$/.test(f[0]!)) continue;
     out.push({ pid: Number(f[0]), uid: /^\d+$/.test(f[1]!) ? Number(f[1]) : null, cmdline: f[2]!.trimEnd().slice(0, 512) });
+  }
+  return out;
+}
+
+/** The probe's "gpuusers" lines: "NAME:UID" (getent passwd, cut to the name and uid) → uid → name. */
+export function parseGpuUsers(text: string | undefined): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const line of (text ?? '').split('\n')) {
+    const i = line.lastIndexOf(':');
+    const uid = line.slice(i + 1).trim();
+    if (i <= 0 || !/^\d+$/.test(uid)) continue;
+    if (!out.has(Number(uid))) out.set(Number(uid), line.slice(0, i));
   }
   return out;
 }

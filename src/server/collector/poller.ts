@@ -80,6 +80,8 @@ export function emptyHost(config: FleetConfig, h: HostConfig): Host {
     problems: [],
     gpu_available: false,
     gpu_error: null,
+    // Nothing is listed before the first poll; saying so keeps an empty list from reading as "nobody is working".
+    sessions_scope: { scope: 'own-account', reason: 'not polled yet' },
   };
 }
 
@@ -251,6 +253,7 @@ export class Poller extends EventEmitter {
         gpu_available: snap.gpu.available,
         gpu_error: snap.gpu.reason,
         sessions: snap.sessions,
+        sessions_scope: snap.sessionsScope,
       };
       this.emit('host', r.host);
     } catch (err) {
@@ -270,7 +273,9 @@ export class Poller extends EventEmitter {
         last_error: errorMessage(err),
         consecutive_failures: failures,
         poll_ms: now - started,
-        ...(offline ? { ...noMetrics(), sessions: [], gpus: [], gpu_available: false, gpu_error: 'host offline', problems: [] } : {}),
+        ...(offline
+          ? { ...noMetrics(), sessions: [], gpus: [], gpu_available: false, gpu_error: 'host offline', problems: [], sessions_scope: { scope: 'own-account' as const, reason: 'host offline' } }
+          : {}),
       };
       this.emit('host', r.host);
     } finally {

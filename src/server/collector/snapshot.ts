@@ -2,7 +2,7 @@
  * Turns one parsed probe answer into the host's metrics, sessions and GPUs. Pure: the previous poll's counters
  * come in and the new ones go out, so CPU figures are deltas of /proc counters and the first poll reports null.
  */
-import type { Gpu, HostMetrics, ProcessInfo, Session } from '../../core/model.js';
+import type { Gpu, HostMetrics, ProcessInfo, Session, SessionsScope } from '../../core/model.js';
 import { iso } from '../../core/model.js';
 import { shJoin, shQuote } from '../../core/shell-quote.js';
 import {
@@ -10,6 +10,8 @@ import {
   groupGrepByFile,
   parseDf,
   parseGpuApps,
+  parseGpuProcs,
+  parseGpuUsers,
   parseGpus,
   parseLoadavg,
   parseMeminfo,
@@ -62,6 +64,8 @@ export interface GpuState {
 export interface HostSnapshot {
   metrics: HostMetrics | null;
   sessions: Session[];
+  /** Whose sessions `sessions` holds: every user's, or the service account's own and why. */
+  sessionsScope: SessionsScope;
   gpu: GpuState;
   hasGpu: boolean;
   problems: string[];
@@ -100,8 +104,8 @@ export function buildSnapshot(input: SnapshotInput): HostSnapshot {
   const disks = readDisks(response, problems);
   const metrics = hostMetrics(proc, previous, disks, input.previousDisks);
   const { gpu, gpuApps } = gpuState(response, input.hasGpu, problems);
-  const { sessions, sessionOfPid } = tmuxSessions(input, proc, procCpu, gpuApps, problems);
-  if (gpu.available) attributeGpuProcesses(gpu, gpuApps, sessionOfPid);
+  const { sessions, sessionOfPid, scope, userOfUid } = tmuxSessions(input, proc, procCpu, gpuApps, problems);
+  if (gpu.available) attributeGpuProcesses(gpu, gpuApps, sessionOfPid, response, userOfUid);
 
   const { stat, uptime, net } = proc;
   const counters: Counters | null =
@@ -111,6 +115,7 @@ export function buildSnapshot(input: SnapshotInput): HostSnapshot {
   return {
     metrics,
     sessions,
+    sessionsScope: scope,
     gpu,
     hasGpu: input.hasGpu === true || gpu.gpus.length > 0,
     problems,
@@ -255,6 +260,7 @@ function gpuState(response: ProbeResponse, hasGpu: boolean | null, problems: str
         utilization_percent: g.utilizationPercent,
         temperature_c: g.temperatureC,
         processes: [],
+        memory_outside_sessions_mb: 0,
       }));
     }
     if (!gpu.available && hasGpu !== false) problems.push(`GPU: ${gpu.reason}`);
@@ -272,12 +278,14 @@ function tmuxSessions(
   procCpu: Map<number, number | null>,
   gpuApps: GpuApp[],
   problems: string[],
-): { sessions: Session[]; sessionOfPid: Map<number, string> } {
+): { sessions: Session[]; sessionOfPid: Map<number, string>; scope: SessionsScope; userOfUid: Map<number, string> } {
   const { response } = input;
   const { procs, hostNow } = proc;
   const gpuMemByPid = new Map<number, number>();
   for (const a of gpuApps) gpuMemByPid.set(a.pid, (gpuMemByPid.get(a.pid) ?? 0) + (a.usedMemoryMb ?? 0));
-  const servers = tmuxServers(input, problems);
+  const { servers, scope } = tmuxServers(input, problems);
+  // The helper names each server's owner: a GPU process of that uid is that user's even outside tmux.
+  const userOfUid = new Map(servers.flatMap((s) => (s.uid === undefined ? [] : [[s.uid, s.user] as const])));
   const children = new Map<number, PidStat[]>();
   const byPid = new Map<number, PidStat>();
   for (const p of procs) {
@@ -336,41 +344,58 @@ function tmuxSessions(
       ...(server.uid !== undefined ? { owner_uid: server.uid, socket: server.socket } : {}),
     } satisfies Session;
   }));
-  return { sessions, sessionOfPid };
+  return { sessions, sessionOfPid, scope, userOfUid };
 }
 
 /**
  * The tmux servers of this poll: every user's, when the host's all-users helper answered (the "tmuxusers"
  * section, scope all-users), else the service account's own ("tmux" section) under the login user's name.
  */
-function tmuxServers(input: SnapshotInput, problems: string[]): Array<{ user: string; uid?: number; socket: string; sessions: TmuxSession[]; panes: TmuxPane[] }> {
+function tmuxServers(
+  input: SnapshotInput,
+  problems: string[],
+): { scope: SessionsScope; servers: Array<{ user: string; uid?: number; socket: string; sessions: TmuxSession[]; panes: TmuxPane[] }> } {
   const { response } = input;
-  const users = response.sections.has('tmuxusers') ? parseTmuxUsers(response.sections.get('tmuxusers')) : null;
-  if (users?.scope.scope === 'all-users') {
+  // No section at all (an older probe) is the own-account scope with that reason.
+  const users = parseTmuxUsers(response.sections.get('tmuxusers'));
+  if (users.scope.scope === 'all-users') {
     for (const s of users.servers) {
       if (s.rc !== 0 && s.sessions.length === 0) problems.push(`tmux server ${s.socket} of ${s.user} did not answer (exit ${s.rc})`);
     }
-    return users.servers.map((s) => ({ user: s.user, uid: s.uid, socket: s.socket, sessions: s.sessions, panes: s.panes }));
+    return { scope: users.scope, servers: users.servers.map((s) => ({ user: s.user, uid: s.uid, socket: s.socket, sessions: s.sessions, panes: s.panes })) };
   }
   const tmuxRc = response.exitCodes.get('tmux');
   const tmuxText = response.sections.get('tmux') ?? '';
   if (tmuxRc !== undefined && tmuxRc !== 0 && !isNoTmuxServer(tmuxText) && tmuxRc !== 127) {
     problems.push(`tmux failed (exit ${tmuxRc}): ${firstLine(tmuxText)}`);
   }
-  return [{ user: input.sshUser, socket: '', ...parseTmux(tmuxText) }];
+  return { scope: users.scope, servers: [{ user: input.sshUser, socket: '', ...parseTmux(tmuxText) }] };
 }
 
-/** Each GPU's compute processes, with the session each belongs to (when one does). */
-function attributeGpuProcesses(gpu: GpuState, gpuApps: GpuApp[], sessionOfPid: Map<number, string>): void {
+/**
+ * Each GPU's compute processes with their owner (uid and command line from "gpuprocs", the name from "gpuusers" or
+ * the helper's server list) and the session each belongs to, or none; per GPU, the memory held outside sessions.
+ */
+function attributeGpuProcesses(gpu: GpuState, gpuApps: GpuApp[], sessionOfPid: Map<number, string>, response: ProbeResponse, userOfUid: Map<number, string>): void {
   const byUuid = new Map(gpu.gpus.map((g) => [g.uuid, g]));
+  const procOf = new Map(parseGpuProcs(response.sections.get('gpuprocs')).map((p) => [p.pid, p]));
+  const names = parseGpuUsers(response.sections.get('gpuusers'));
   for (const a of gpuApps) {
     const target = (a.gpuUuid && byUuid.get(a.gpuUuid)) || (gpu.gpus.length === 1 ? gpu.gpus[0] : undefined);
-    target?.processes.push({
+    if (!target) continue;
+    const owner = procOf.get(a.pid);
+    const uid = owner?.uid ?? null;
+    const sessionId = sessionOfPid.get(a.pid) ?? null;
+    target.processes.push({
       pid: a.pid,
       name: a.processName,
       memory_mb: a.usedMemoryMb,
-      session_id: sessionOfPid.get(a.pid) ?? null,
+      session_id: sessionId,
+      uid,
+      user: uid === null ? null : (names.get(uid) ?? userOfUid.get(uid) ?? null),
+      cmdline: owner?.cmdline ?? null,
     });
+    if (sessionId === null) target.memory_outside_sessions_mb += a.usedMemoryMb ?? 0;
   }
 }
 

@@ -145,7 +145,7 @@ test('gpu_idle_holder after a restart (empty timers): an open alert whose condit
 /** One host with a session `job` whose CPU is `cpu` (and its pid 900 on the GPU at `gpu` % when given). */
 function jobHost(now: number, cpu: number | null, gpu?: number): Host[] {
   const job = session('gpu-h100', 'job', now, { cpu_percent: cpu, pids: [900, 901], fleetmon_id: 'gpu-h100:alice:job', user: 'alice' });
-  const gpus = gpu === undefined ? [{ ...H100, utilization_percent: 0, processes: [] }] : [{ ...H100, utilization_percent: gpu, processes: [{ pid: 901, name: 'python3', memory_mb: 1000, session_id: job.id }] }];
+  const gpus = gpu === undefined ? [{ ...H100, utilization_percent: 0, processes: [] }] : [{ ...H100, utilization_percent: gpu, processes: [{ pid: 901, name: 'python3', memory_mb: 1000, session_id: job.id, uid: 1000, user: 'alice', cmdline: 'python3 job.py' }] }];
   return [{ ...h100Host(now), sessions: [job], gpus }];
 }
 

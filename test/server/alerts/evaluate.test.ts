@@ -21,10 +21,10 @@ function host(extra: Partial<Host> = {}): Host {
     cpu_percent: 10, memory_percent: 10, memory_used_mb: 100, memory_total_mb: 1000, load_avg: [0, 0, 0],
     cpu_per_core: [], cpu_count: 1, memory_available_mb: 900, swap_total_mb: 0, swap_used_mb: 0, uptime_seconds: 1, disks: [], network: [],
     gpus: [{ index: 0, name: 'NVIDIA H100 80GB HBM3', power_draw_watts: 686.26, power_limit_watts: 700, memory_used_mb: 31554,
-      memory_total_mb: 81559, utilization_percent: 100, temperature_c: 62, processes: [], uuid: 'GPU-1', memory_percent: 38.7 }],
+      memory_total_mb: 81559, utilization_percent: 100, temperature_c: 62, processes: [], uuid: 'GPU-1', memory_percent: 38.7, memory_outside_sessions_mb: 0 }],
     sessions: [],
     has_gpu: true, pending: false, last_poll_at: null, last_error: null, consecutive_failures: 0, poll_ms: 5, problems: [],
-    gpu_available: true, gpu_error: null,
+    gpu_available: true, gpu_error: null, sessions_scope: { scope: 'all-users', reason: null },
     ...extra,
   };
 }

@@ -117,6 +117,10 @@ test('GPU panel: the H100 reading with its processes mapped to sessions', () => 
       [418, 'h100:fleetmon:eval run #2'],
     ],
   );
+  // A capture from before the all-users protocol: no owners or command lines, said as null, and the scope says why.
+  assert.deepEqual(g?.processes.map((p) => [p.uid, p.user, p.cmdline]), [[null, null, null], [null, null, null], [null, null, null]]);
+  assert.equal(g?.memory_outside_sessions_mb, 0, 'every process is in a session');
+  assert.equal(snap.sessionsScope.scope, 'own-account');
 });
 
 test('CPU per session comes from tick deltas between two polls', () => {

@@ -24,6 +24,7 @@ import {
   formatTemp,
   formatTick,
   gpuProcessRows,
+  scopeNote,
   hostLevel,
   niceTicks,
   parseTab,
@@ -110,15 +111,23 @@ test('GPU processes of the H100 capture map to their tmux sessions, largest firs
   const host = h100Host(NOW);
   const rows = gpuProcessRows(H100, host.sessions);
   assert.deepEqual(rows, [
-    { pid: 407, name: 'python3', memory: '20.6 GiB', session: 'train-llama' },
-    { pid: 418, name: 'python3', memory: '6.6 GiB', session: 'eval run #2' },
-    { pid: 411, name: 'python3', memory: '3.6 GiB', session: 'train-llama' },
+    { pid: 407, name: 'python3', memory: '20.6 GiB', session: 'train-llama', user: 'root', cmdline: 'python3 train.py --model llama' },
+    { pid: 418, name: 'python3', memory: '6.6 GiB', session: 'eval run #2', user: 'root', cmdline: 'python3 eval.py' },
+    { pid: 411, name: 'python3', memory: '3.6 GiB', session: 'train-llama', user: 'root', cmdline: 'python3 -m torch.distributed.run' },
   ]);
-  const orphan = gpuProcessRows({ processes: [{ pid: 9, name: 'x', memory_mb: null, session_id: null }] }, []);
-  assert.deepEqual(orphan, [{ pid: 9, name: 'x', memory: DASH, session: null }]);
+  const orphan = gpuProcessRows({ processes: [{ pid: 9, name: 'x', memory_mb: null, session_id: null, uid: null, user: null, cmdline: null }] }, []);
+  assert.deepEqual(orphan, [{ pid: 9, name: 'x', memory: DASH, session: null, user: null, cmdline: null }]);
+  // An owner the host could not name is shown by uid.
+  assert.equal(gpuProcessRows({ processes: [{ pid: 9, name: 'x', memory_mb: 1, session_id: null, uid: 4242, user: null, cmdline: 'x' }] }, [])[0]?.user, 'uid 4242');
   // A process whose session is not in the list (yet) still shows the name from its id.
-  const early = gpuProcessRows({ processes: [{ pid: 5, name: 'y', memory_mb: 1, session_id: 'h:root:new one' }] }, []);
+  const early = gpuProcessRows({ processes: [{ pid: 5, name: 'y', memory_mb: 1, session_id: 'h:root:new one', uid: 0, user: 'root', cmdline: 'y' }] }, []);
   assert.equal(early[0]?.session, 'new one');
+});
+
+test("a host's scope: no note for every user's sessions, 'own account only' with the reason otherwise", () => {
+  assert.equal(scopeNote({ sessions_scope: { scope: 'all-users', reason: null } }), null);
+  assert.equal(scopeNote({ sessions_scope: { scope: 'own-account', reason: 'sudo refused' } }), 'own account only: sudo refused');
+  assert.equal(scopeNote({ sessions_scope: { scope: 'own-account', reason: null } }), 'own account only: no reason given');
 });
 
 test('tabs: active and legacy list only hosts with such sessions, and only those sessions', () => {

@@ -14,6 +14,7 @@ import { SKIP_BROWSER, horizontalOverflow, launchChromium, screenshot, startTest
 
 const NOW = Date.now();
 const XSS_PROC = '<script>window.__pwned=1</script><img src=x onerror=alert(2)>';
+const XSS_USER = '<img src=x onerror=window.__pwned=3>';
 
 const hotGpu: Gpu = { ...H100, index: 1, uuid: 'GPU-1', power_draw_watts: 95.5, memory_used_mb: 4, memory_percent: 0, utilization_percent: 0, temperature_c: 85, processes: [] };
 const burningGpu: Gpu = {
@@ -24,7 +25,8 @@ const burningGpu: Gpu = {
   memory_used_mb: 80012,
   memory_percent: 98.1,
   temperature_c: 93,
-  processes: [{ pid: 777, name: XSS_PROC, memory_mb: 80000, session_id: null }],
+  processes: [{ pid: 777, name: XSS_PROC, memory_mb: 80000, session_id: null, uid: 1002, user: XSS_USER, cmdline: `${XSS_PROC} --epochs 9` }],
+  memory_outside_sessions_mb: 80000,
 };
 
 function fleet(): Host[] {
@@ -208,13 +210,19 @@ describe('dashboard with a mocked GPU fleet', { skip: SKIP_BROWSER }, () => {
     // Processes with their tmux sessions, largest first.
     const rows = await gpu(0).locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
     assert.deepEqual(rows, [
-      ['407', 'python3', '20.6 GiB', 'train-llama'],
-      ['418', 'python3', '6.6 GiB', 'eval run #2'],
-      ['411', 'python3', '3.6 GiB', 'train-llama'],
+      ['407', 'python3', 'root', '20.6 GiB', 'train-llama'],
+      ['418', 'python3', 'root', '6.6 GiB', 'eval run #2'],
+      ['411', 'python3', 'root', '3.6 GiB', 'train-llama'],
     ]);
+    assert.equal(await gpu(0).locator('.proc-name').first().getAttribute('title'), 'python3 train.py --model llama', 'the command line on hover');
+    assert.equal(await gpu(0).locator('.gpu-outside').count(), 0, 'nothing outside sessions on GPU 0');
     assert.equal(await gpu(1).locator('.gpu-idle').textContent(), 'no processes');
-    // A hostile process name is text.
+    // A process outside tmux: its owner, "outside tmux", and the GPU's memory held outside sessions.
+    assert.deepEqual(await gpu(2).locator('tbody tr td').evaluateAll((tds) => tds.map((td) => td.textContent)), ['777', XSS_PROC, XSS_USER, '78.1 GiB', 'outside tmux']);
+    assert.equal(await gpu(2).locator('.gpu-outside').textContent(), '78.1 GiB held outside tmux sessions');
+    // A hostile process name, owner and command line are text.
     assert.equal(await gpu(2).locator('.proc-name').textContent(), XSS_PROC);
+    assert.equal(await gpu(2).locator('.proc-name').getAttribute('title'), `${XSS_PROC} --epochs 9`);
     assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
     assert.equal(await page.locator('main img, main script').count(), 0);
 
@@ -227,11 +235,35 @@ describe('dashboard with a mocked GPU fleet', { skip: SKIP_BROWSER }, () => {
     assert.match(await h100.innerText(), /26\.4 \/ 126 GiB/);
     assert.match(await h100.innerText(), /1\.92 0\.46 0\.15/);
     const train = h100.locator('li.session[data-session-id="gpu-h100:train-llama"]');
+    // The owner beside each session; this host lists every user's (a badge), the offline one says why not.
+    assert.equal(await train.locator('.session-owner').textContent(), 'root');
+    assert.equal(await h100.locator('.scope-badge').textContent(), 'all users');
+    assert.equal(await h100.locator('.scope-note').count(), 0);
+    assert.equal(await offline.locator('.scope-note').textContent(), 'own account only: host offline');
+    assert.equal(await offline.locator('.scope-badge').textContent(), 'own account');
     assert.match(await train.innerText(), /win\s*2/);
     assert.match(await train.innerText(), /age\s*3h/);
     assert.match(await train.innerText(), /rss\s*5\.1 GiB/);
     assert.match(await train.innerText(), /gpu\s*24\.2 GiB/);
     assert.match(await train.innerText(), /detached 3h/);
+  });
+
+  test('a host that sees its own account only says so with the reason, hostile text shown as text; owners are text too', async () => {
+    const reason = `the all-users helper failed (exit 1): <img src=x onerror=window.__pwned=4>`;
+    const h100 = h100Host(NOW, { gpus: [H100, hotGpu, burningGpu] });
+    const hostileOwner = '<b onmouseover=window.__pwned=5>eve</b>';
+    const own: Host = { ...h100, sessions_scope: { scope: 'own-account', reason }, sessions: h100.sessions.map((x, i) => (i === 0 ? { ...x, user: hostileOwner } : x)) };
+    send({ event: 'hosts_update', data: [own, offlineHost(NOW)], summary: summaryOf([own, offlineHost(NOW)], ALERTS, NOW) });
+    const card = page.locator('article[data-host="gpu-h100"]');
+    await card.locator('.scope-note').waitFor();
+    assert.equal(await card.locator('.scope-note').textContent(), `own account only: ${reason}`);
+    assert.equal(await card.locator('.scope-badge').textContent(), 'own account');
+    assert.ok(await card.locator('.session-owner', { hasText: hostileOwner }).count() === 1, 'the hostile owner is shown as its characters');
+    assert.equal(await page.locator('main img, main script, main b').count(), 0);
+    assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);
+    // Back to the fleet the other tests expect.
+    send({ event: 'hosts_update', data: fleet(), summary: summaryOf(fleet(), ALERTS, NOW) });
+    await card.locator('.scope-badge', { hasText: 'all users' }).waitFor();
   });
 
   test('sessions are listed by use (CPU, then GPU memory, then memory), not by name', async () => {

@@ -64,6 +64,13 @@ describe('dashboard against the SSH test fleet', { skip: SKIP_BROWSER || SKIP_TM
     assert.match(text, /686 \/ 700 W/);
     assert.match(text, /62 °C/);
     assert.match(text, /train-llama/);
+    // The job's owner (the fleet's service account) beside its session and in the GPU table, real through SSH.
+    const owner = await card.locator('li.session[data-session-id="h100:train-llama"] .session-owner').textContent();
+    assert.ok(owner && owner.length > 0);
+    assert.deepEqual(await card.locator('.gpu-procs tbody td.proc-user').allTextContents(), [owner]);
+    assert.equal(await card.locator('.gpu-procs tbody td.proc-name').getAttribute('title'), 'sh -c sleep 600');
+    // No all-users helper on this fleet: the card says whose sessions it lists, and why.
+    assert.match((await card.locator('.scope-note').textContent()) ?? '', /^own account only: no all-users helper installed/);
     await page.locator('article.host-card[data-host="cpu"]').waitFor();
     await screenshot(page, 'ssh-fleet-desktop');
   });

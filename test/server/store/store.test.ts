@@ -20,6 +20,7 @@ function host(name: string, cpu: number): Host {
     cpu_per_core: [], cpu_count: 1, memory_available_mb: 50, swap_total_mb: 0, swap_used_mb: 0, uptime_seconds: 1, disks: [], network: [],
     gpus: [], sessions: [], has_gpu: false, pending: false, last_poll_at: null, last_error: null,
     consecutive_failures: 0, poll_ms: 1, problems: [], gpu_available: false, gpu_error: null,
+    sessions_scope: { scope: 'own-account', reason: 'no all-users helper installed' },
   };
 }
 

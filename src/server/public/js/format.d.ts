@@ -49,7 +49,8 @@ export function tabCounts(hosts: Host[]): Record<Exclude<Tab, 'notifications'>, 
 export function gpuProcessRows(
   gpu: Pick<Gpu, 'processes'>,
   sessions: Array<Pick<Session, 'id' | 'name'>>,
-): Array<{ pid: number; name: string; memory: string; session: string | null }>;
+): Array<{ pid: number; name: string; memory: string; session: string | null; user: string | null; cmdline: string | null }>;
+export function scopeNote(host: Pick<Host, 'sessions_scope'>): string | null;
 export function backoffDelay(attempt: number, base?: number, max?: number, random?: () => number): number;
 export function formatClock(date: Date | string | number): string;
 export function formatDateTime(date: Date | string | number): string;

@@ -268,7 +268,10 @@ export function tabCounts(hosts) {
   };
 }
 
-/** GPU processes with the name of the tmux session each belongs to (null when it belongs to none we know). */
+/**
+ * GPU processes with the name of the tmux session each belongs to (null outside tmux), their owner (null when the
+ * host did not say) and command line.
+ */
 export function gpuProcessRows(gpu, sessions) {
   const byId = new Map(sessions.map((s) => [s.fleetmon_id, s.name]));
   return [...gpu.processes]
@@ -278,7 +281,16 @@ export function gpuProcessRows(gpu, sessions) {
       name: p.name,
       memory: formatMiB(p.memory_mb),
       session: p.session_id ? byId.get(p.session_id) ?? sessionNameFromId(p.session_id) : null,
+      user: p.user ?? (p.uid === null || p.uid === undefined ? null : `uid ${p.uid}`),
+      cmdline: p.cmdline ?? null,
     }));
+}
+
+/** The line a host card shows about whose sessions it lists: null for every user's. */
+export function scopeNote(host) {
+  const scope = host.sessions_scope;
+  if (!scope || scope.scope === 'all-users') return null;
+  return `own account only: ${scope.reason ?? 'no reason given'}`;
 }
 
 /** Reconnect delay: exponential from `base` to `max`, with up to 30 % jitter so many tabs do not reconnect at once. */

@@ -25,6 +25,7 @@ import {
   gpuProcessRows,
   hostLevel,
   percentOf,
+  scopeNote,
   secondsSince,
   sessionNameFromId,
   severityIcon,
@@ -158,12 +159,15 @@ export function gpuPanel(gpu, host, ctx) {
         h('span', { class: `gpu-temp metric-figure ${lvl(tempLevel(gpu.temperature_c, a))}`, text: formatTemp(gpu.temperature_c) }),
       ),
     ),
+    typeof gpu.memory_outside_sessions_mb === 'number' && gpu.memory_outside_sessions_mb > 0
+      ? h('p', { class: 'gpu-outside', text: `${formatMiB(gpu.memory_outside_sessions_mb)} held outside tmux sessions` })
+      : null,
     rows.length === 0
       ? h('p', { class: 'muted gpu-idle', text: 'no processes' })
       : h(
           'table',
           { class: 'gpu-procs' },
-          h('thead', {}, h('tr', {}, h('th', { text: 'PID' }), h('th', { text: 'process' }), h('th', { text: 'VRAM' }), h('th', { text: 'session' }))),
+          h('thead', {}, h('tr', {}, h('th', { text: 'PID' }), h('th', { text: 'process' }), h('th', { text: 'user' }), h('th', { text: 'VRAM' }), h('th', { text: 'session' }))),
           h(
             'tbody',
             {},
@@ -172,9 +176,10 @@ export function gpuPanel(gpu, host, ctx) {
                 'tr',
                 { dataset: { pid: String(r.pid) } },
                 h('td', { class: 'num', text: String(r.pid) }),
-                h('td', { class: 'proc-name', text: r.name }),
+                h('td', { class: 'proc-name', text: r.name, title: r.cmdline ?? undefined }),
+                h('td', { class: r.user === null ? 'proc-user muted' : 'proc-user', text: r.user ?? DASH }),
                 h('td', { class: 'num', text: r.memory }),
-                h('td', { class: r.session === null ? 'muted' : 'proc-session', text: r.session ?? '—' }),
+                h('td', { class: r.session === null ? 'proc-session muted' : 'proc-session', text: r.session ?? 'outside tmux' }),
               ),
             ),
           ),
@@ -187,7 +192,8 @@ function sessionList(host, sessions, ctx) {
   return h(
     'section',
     { class: 'sessions' },
-    h('h3', { class: 'section-title', text: `${title} (${sessions.length})` }),
+    h('h3', { class: 'section-title', text: `${title} (${sessions.length})` }, scopeBadge(host)),
+    scopeNote(host) === null ? null : h('p', { class: 'scope-note', text: scopeNote(host) }),
     sessions.length === 0
       ? h('p', { class: 'muted', text: host.status === 'offline' ? 'unknown while the host is offline' : 'no tmux sessions' })
       : h('ul', { class: 'session-list' }, sessions.map((s) => sessionRow(s, ctx))),
@@ -204,6 +210,7 @@ export function sessionRow(s, ctx) {
       'div',
       { class: 'session-line' },
       h('span', { class: 'session-name', text: s.name, title: `${s.user}@${s.host}` }),
+      h('span', { class: 'session-owner', text: s.user, title: s.owner_uid === undefined ? 'owner' : `owner, uid ${s.owner_uid}` }),
       h('span', { class: `chip chip-${s.status}`, text: s.status }),
       h('span', { class: `session-attach ${s.attached ? 'is-attached' : ''}`.trim(), text: attachState(s, ctx.now) }),
     ),
@@ -231,6 +238,13 @@ export function sessionRow(s, ctx) {
       killControl(s, ctx),
     ),
   );
+}
+
+/** Whose sessions the list holds, beside its title: every user's, or the service account's own. */
+function scopeBadge(host) {
+  const scope = host.sessions_scope?.scope;
+  if (!scope) return null;
+  return h('span', { class: `chip scope-badge scope-${scope}`, text: scope === 'all-users' ? 'all users' : 'own account', title: scopeNote(host) ?? "every user's tmux sessions" });
 }
 
 function stat(label, value, title) {
