@@ -422,13 +422,23 @@ export function detailLines(st: TopState, host: Host, now: number): Line[] {
   ];
   if (host.last_error) out.push([{ text: `  last error: ${safe(host.last_error)}`, tone: 'crit' }]);
   for (const p of host.problems) out.push([{ text: `  problem: ${safe(p)}`, tone: 'warn' }]);
+  // What the host can see, so that few sessions are never read as few people working.
+  const scope = host.sessions_scope;
+  if (scope.scope === 'all-users') out.push([{ text: "  sessions: every user's", tone: 'dim' }]);
+  else out.push([{ text: `  sessions: the service account's only${scope.reason ? ` (${safe(scope.reason)})` : ''}`, tone: 'warn' }]);
   out.push([{ text: `GPUS (${host.gpus.length})`, tone: 'head' }]);
   if (host.gpus.length === 0) out.push([{ text: host.gpu_error ? `  ${safe(host.gpu_error)}` : '  none', tone: 'dim' }]);
   for (const g of host.gpus) {
     out.push([{ text: '  ' }, ...gpuSegs(g, t), { text: ` of ${num(g.power_limit_watts, 0, 'W')}  ${safe(g.name)}` }]);
     for (const p of g.processes) {
-      out.push([{ text: `      pid ${p.pid} ${safe(p.name)} ${mib(p.memory_mb)}${p.session_id ? `  in ${safe(p.session_id)}` : ''}` }]);
+      const owner = p.user !== null ? safe(p.user) : p.uid !== null ? `uid ${p.uid}` : 'owner unknown';
+      out.push([
+        { text: `      pid ${p.pid} ${safe(p.name)} ${owner} ${mib(p.memory_mb)}  ` },
+        p.session_id ? { text: `in ${safe(p.session_id)}` } : { text: 'outside tmux', tone: 'warn' },
+        ...(p.cmdline ? [{ text: `  ${safe(p.cmdline)}`, tone: 'dim' as const }] : []),
+      ]);
     }
+    if (g.memory_outside_sessions_mb > 0) out.push([{ text: `      ${mib(g.memory_outside_sessions_mb)} held outside tmux sessions`, tone: 'warn' }]);
   }
   out.push([{ text: `SESSIONS (${host.sessions.length})`, tone: 'head' }]);
   for (const s of sortSessions(host.sessions, st.sort)) {

@@ -202,7 +202,9 @@ describe('fleetmon top in tmux against the SSH test fleet', { skip: SKIP_TMUX },
     term.keys('Tab');
     term.keys('Enter');
     const detail = await term.see(/^HOST h100 online/m);
-    assert.match(detail, new RegExp(`^ {6}pid \\d+ python3 21G {2}in h100:${fleet.user}:train-llama$`, 'm')); // the session's unique fleetmon_id
+    // The GPU job's owner, its session (by the unique fleetmon_id) and its command line, as the probe read them.
+    assert.match(detail, new RegExp(`^ {6}pid \\d+ python3 ${fleet.user} 21G {2}in h100:${fleet.user}:train-llama {2}sh -c sleep 600$`, 'm'));
+    assert.match(detail, /^ {2}sessions: the service account's only \(no all-users helper installed/m, 'what this host can see');
     assert.match(detail, /^SESSIONS \(1\)$/m);
     assert.match(detail, /^DISKS$/m);
     term.keys('Escape');

@@ -121,7 +121,16 @@ test('host detail: its GPUs with their processes and sessions, its sessions, its
   const text = frameText(frame(fleetState({ detail: 'gpu-h100' }), 80, 24, now));
   assert.match(text, /^HOST gpu-h100 online {2}10\.0\.0\.21 {2}CPU 26% of 16/m);
   assert.match(text, /^ {2}0 100% 31\/80G 62°C 686W of 700W {2}NVIDIA H100 80GB HBM3$/m);
-  assert.match(text, /^ {6}pid 407 python3 21G {2}in gpu-h100:train-llama$/m);
+  assert.match(text, /^ {2}sessions: every user's$/m);
+  assert.match(text, /^ {6}pid 407 python3 root 21G {2}in gpu-h100:train-llama {2}python3 train\.py --mod…$/m, 'the command line, clipped at 80');
+  assert.match(frameText(frame(fleetState({ detail: 'gpu-h100' }), 120, 24, now)), /^ {6}pid 407 python3 root 21G {2}in gpu-h100:train-llama {2}python3 train\.py --model llama$/m);
+  // A job outside tmux, of a user the host could not name: said so, with the memory it holds outside sessions.
+  const h100 = h100Host(now);
+  const gpu = { ...h100.gpus[0]!, memory_outside_sessions_mb: 3000, processes: [{ pid: 990, name: 'python3', memory_mb: 3000, session_id: null, uid: 1234, user: null, cmdline: null }] };
+  const outside = frameText(frame(fleetState({ detail: 'gpu-h100', hosts: [{ ...h100, gpus: [gpu], sessions_scope: { scope: 'own-account', reason: 'no all-users helper installed' } }] }), 80, 24, now));
+  assert.match(outside, /^ {2}sessions: the service account's only \(no all-users helper installed\)$/m);
+  assert.match(outside, /^ {6}pid 990 python3 uid 1234 2\.9G {2}outside tmux$/m);
+  assert.match(outside, /^ {6}2\.9G held outside tmux sessions$/m);
   assert.match(text, /^ {2}root:eval run #2 {2}active/m);
   assert.match(text, /^ {2}\/ +21% {2}16G of 252G {2}\/dev\/vda$/m);
 });
