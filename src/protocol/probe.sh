@@ -62,12 +62,14 @@ gpu_start=0
 gpu_seen=0
 gpu_wedged=''
 gpu_stale=0
+gpu_frame=''
 apps_run=0
 apps_base=''
 apps_start=0
 apps_seen=0
 apps_wedged=''
 apps_stale=0
+apps_frame=''
 
 now_cs() { # sets now: centiseconds since boot, from /proc/uptime without a fork ("1" prefix: "08" is not octal)
   read -r up _ </proc/uptime
@@ -141,7 +143,8 @@ smi_frame() {
       printf '%s@fm-block %s %s\n' "$blk" "$seq" "$now" >"$fb.$((seq % 2))"
     fi
   done
-  printf '%s\n%s\n' "${code:-0}" "$err" >"$fb.dead"
+  # Not when the probe is exiting: its cleanup has removed the directory, which must stay removed.
+  [ -d "${fb%/*}" ] && printf '%s\n%s\n' "${code:-0}" "$err" >"$fb.dead"
 }
 
 smi_start() { # KIND (gpu | apps): a new resident reader at res_ivl, in files of its own generation
@@ -154,8 +157,9 @@ smi_start() { # KIND (gpu | apps): a new resident reader at res_ivl, in files of
     wait "$!"
     echo "@fm-exit $?"
   ) </dev/null 2>/dev/null | smi_frame "$1" "$sb" "$res_ivl" >/dev/null 2>&1 &
+  sf=$!
   now_cs
-  eval "$1_run=1 $1_base=\$sb $1_start=\$now $1_seen=0"
+  eval "$1_run=1 $1_base=\$sb $1_start=\$now $1_seen=0 $1_frame=\$sf"
 }
 
 smi_pid() { # BASE: sets p to that reader's nvidia-smi pid (empty when not known yet)
@@ -297,10 +301,13 @@ smi_poll() {
 }
 
 cleanup() {
+  # The frame loops first, so none writes its death marker after the directory is removed; then the readers.
+  [ "$gpu_run" = 1 ] && kill -9 "$gpu_frame" 2>/dev/null
+  [ "$apps_run" = 1 ] && kill -9 "$apps_frame" 2>/dev/null
   smi_stop gpu
   smi_stop apps
-  # The frame loops write their death marker just after their reader dies: remove the directory again a second
-  # later (one fork, at exit only), so nothing is left behind.
+  # A frame that had already passed its directory check: remove the directory again a second later (one fork, at
+  # exit only).
   if [ -n "$rdir" ]; then
     rm -rf "$rdir" 2>/dev/null
     { sleep 1; rm -rf "$rdir"; } </dev/null >/dev/null 2>&1 &

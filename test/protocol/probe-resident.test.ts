@@ -177,6 +177,9 @@ test('a killed reader is restarted: the poll in between says stale (a host probl
       between.snap.problems.some((p) => /^GPU: the resident nvidia-smi reader exited: its last reading is [\d.]+ s old/.test(p)),
       between.snap.problems.join('; '),
     );
+    // The new reader starts in the background: its invocation lands in the fake's log a moment after the answer.
+    const until = Date.now() + 2000;
+    while (loopStarts() < starts + 1 && Date.now() < until) await sleep(50);
     assert.equal(loopStarts(), starts + 1, 'a new GPU reader was started');
     const again = await untilFresh(t, 6);
     assert.deepEqual(again.snap.problems, []);
