@@ -30,6 +30,8 @@ export interface PollCostOptions {
 }
 
 const SECTION_1 = '1. poll cost';
+/** The poll interval the probe polls are paced at and told (the collector's default is 30 s; this keeps runs short). */
+const POLL_INTERVAL_MS = 250;
 const SECTION_2 = '2. vs node_exporter';
 
 /** The sessions of the captured H100 host (names with a space and a #), each running real processes. */
@@ -45,6 +47,14 @@ async function addCapturedSessions(host: FakeHost): Promise<string[]> {
 /** The host's long-lived processes: its sshd listener (with everything under it) and its tmux server. */
 function hostCpu(host: FakeHost): Map<number, number> {
   return treeCpu(host.sshdPid === undefined ? [] : [host.sshdPid], pidsWithEnv([`TMUX_TMPDIR=${host.tmuxTmpdir}`]));
+}
+
+/** Host CPU ms per wall ms while nothing polls it: the background the paced polls' batches must not be charged. */
+async function idleRate(host: FakeHost, ms: number): Promise<number> {
+  const before = hostCpu(host);
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
+  return Math.max(0, cpuBetween(before, hostCpu(host))) / (performance.now() - t0);
 }
 
 /** Waits until the listener has no connection children left, so a closed connection's CPU is reaped and counted. */
@@ -78,7 +88,7 @@ interface Measured {
   hostCpu: Summary;
 }
 
-async function measureProbe(host: FakeHost, fleet: Fleet, gpu: 'on' | 'off', opts: PollCostOptions): Promise<Measured & { coldMs: number; bytes: number }> {
+async function measureProbe(host: FakeHost, fleet: Fleet, gpu: 'on' | 'off', opts: PollCostOptions, idleMsPerMs: number): Promise<Measured & { coldMs: number; bytes: number; smiCalls: number; polls: number }> {
   const probe = readFileSync(probeScriptPath, 'utf8');
   const transport = new SshTransport(
     {
@@ -96,11 +106,19 @@ async function measureProbe(host: FakeHost, fleet: Fleet, gpu: 'on' | 'off', opt
   let counters: Counters | null = null;
   let bytes = 0;
   let polls = 0;
+  // Polls are paced at POLL_INTERVAL_MS and the probe is told that interval, as the collector does: its resident
+  // nvidia-smi readers then print one block per poll, so their cost is counted per poll, not spread over idle time.
+  let nextAt = performance.now();
+  const paced = async () => {
+    const wait = nextAt - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    nextAt = Math.max(nextAt, performance.now()) + POLL_INTERVAL_MS;
+  };
   // As the collector does at the default 30 s interval: disk usage (df) on every 10th poll (DISK_REFRESH_MS).
   const dfEvery = Math.max(1, Math.round(DISK_REFRESH_MS / (embeddedConfig().polling_interval_seconds * 1000)));
   const pollOnce = async () => {
     const channel = await transport.channel();
-    const { nonce, text } = await channel.poll(gpu, 10_000, { disks: polls++ % dfEvery === 0 });
+    const { nonce, text } = await channel.poll(gpu, 10_000, { disks: polls++ % dfEvery === 0, intervalMs: POLL_INTERVAL_MS });
     bytes = Buffer.byteLength(text);
     const snap = buildSnapshot({
       hostName: host.name,
@@ -122,19 +140,29 @@ async function measureProbe(host: FakeHost, fleet: Fleet, gpu: 'on' | 'off', opt
     const first = await pollOnce();
     const coldMs = performance.now() - c0;
     if (first.sessions.length === 0) throw new Error('the probe saw no tmux sessions on the bench host');
-    for (let i = 0; i < 3; i++) await pollOnce();
+    // Warm-up long enough for the resident readers to have started and printed (they start on the first poll).
+    for (let i = 0; i < 6; i++) {
+      await paced();
+      await pollOnce();
+    }
     const walls: number[] = [];
     const cpus: number[] = [];
+    const callsBefore = host.gpuCalls().length;
     for (let b = 0; b < opts.probeBatches; b++) {
       const before = hostCpu(host);
+      const b0 = performance.now();
       for (let i = 0; i < opts.probeBatch; i++) {
+        await paced();
         const t0 = performance.now();
         await pollOnce();
         walls.push(performance.now() - t0);
       }
-      cpus.push(cpuBetween(before, hostCpu(host)) / opts.probeBatch);
+      // One interval more, so the readers' block for the last poll is counted too.
+      await paced();
+      // Minus what the host spends idle over as long (its tmux server's timers): pacing made the batch that long.
+      cpus.push((cpuBetween(before, hostCpu(host)) - idleMsPerMs * (performance.now() - b0)) / opts.probeBatch);
     }
-    return { wall: summarize(walls), hostCpu: summarize(cpus), coldMs, bytes };
+    return { wall: summarize(walls), hostCpu: summarize(cpus), coldMs, bytes, smiCalls: host.gpuCalls().length - callsBefore, polls: walls.length };
   } finally {
     transport.close();
     await connectionsGone(host);
@@ -227,8 +255,9 @@ export async function benchPollCost(report: Report, opts: PollCostOptions): Prom
   try {
     const host = fleet.hosts[0]!;
     const sessions = await addCapturedSessions(host);
-    const probe = await measureProbe(host, fleet, 'on', opts);
-    const probeCpuOnly = await measureProbe(host, fleet, 'off', opts);
+    const idle = await idleRate(host, opts.probeBatch * POLL_INTERVAL_MS * opts.probeBatches);
+    const probe = await measureProbe(host, fleet, 'on', opts, idle);
+    const probeCpuOnly = await measureProbe(host, fleet, 'off', opts, idle);
     const seed = await measureSeed(host, fleet, sessions, opts);
     const wallRatio = seed.wall.median / probe.wall.median;
     const cpuRatio = seed.hostCpu.median / probe.hostCpu.median;
@@ -239,6 +268,8 @@ export async function benchPollCost(report: Report, opts: PollCostOptions): Prom
     report.add({ section: SECTION_1, name: 'seed method host CPU per poll, median', value: round(seed.hostCpu.median, 1), unit: 'ms', comparison: `p95 ${round(seed.hostCpu.p95, 1)} ms (batches of ${opts.seedBatch})` });
     report.add({ section: SECTION_1, name: 'host CPU: seed ÷ fleetmon', value: round(cpuRatio, 1), unit: '×', target: '≥ 5×', holds: cpuRatio >= 5 });
     report.note('fleetmon polls ask for disk usage (df) on every 10th poll, as the collector does at the default 30 s interval');
+    report.note(`the host's idle CPU over each paced batch's wall time is subtracted: ${round(idle * 1000, 1)} ms per s, measured with no probe connected`);
+    report.note(`nvidia-smi started ${probe.smiCalls} times during ${probe.polls} measured polls (resident loop-mode readers, ${POLL_INTERVAL_MS} ms interval)`);
     report.note(`probe answer: ${probe.bytes} bytes per poll; the same host without the GPU part: ${round(probeCpuOnly.hostCpu.median, 2)} ms host CPU, ${round(probeCpuOnly.wall.median, 2)} ms wall`);
 
     console.log(`\n${SECTION_2} — host CPU of one probe poll vs one node_exporter scrape, same machine`);
@@ -250,7 +281,7 @@ export async function benchPollCost(report: Report, opts: PollCostOptions): Prom
       report.add({ section: SECTION_2, name: 'node_exporter host CPU per scrape, median', value: round(ne.hostCpu.median, 2), unit: 'ms', comparison: `p95 ${round(ne.hostCpu.p95, 2)} ms; ${ne.bytes} bytes; wall ${round(ne.wall.median, 1)} ms` });
       report.add({ section: SECTION_2, name: 'fleetmon probe (with tmux, sessions, GPU) ÷ node_exporter', value: round(ratio, 2), unit: '×', target: '≤ 1×', holds: ratio <= 1 });
       report.add({ section: SECTION_2, name: 'fleetmon probe without GPU part ÷ node_exporter', value: round(probeCpuOnly.hostCpu.median / ne.hostCpu.median, 2), unit: '×' });
-      report.note('the fake nvidia-smi is a shell script replaying a capture; a real nvidia-smi costs more CPU on the host than this one.');
+      report.note('the fake nvidia-smi replays a capture (a shell script per call, one resident perl process in loop mode); a real nvidia-smi costs more CPU per call (driver and NVML start-up), which the resident reader pays once.');
     }
   } finally {
     await fleet.stop();

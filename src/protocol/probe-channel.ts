@@ -40,8 +40,16 @@ export class ProbeChannel {
     return this.closedReason === null;
   }
 
-  /** Sends one poll and resolves with the raw answer (markers included). `disks: false` skips df this time. */
-  poll(gpu: 'on' | 'off' | 'auto', deadlineMs: number, opts: { disks?: boolean } = {}): Promise<{ nonce: string; text: string }> {
+  /**
+   * Sends one poll and resolves with the raw answer (markers included). `disks: false` skips df this time;
+   * `intervalMs` (the poll interval) lets the probe keep nvidia-smi resident in loop mode at that interval
+   * instead of forking it per poll (without it, the probe calls nvidia-smi per poll as before).
+   */
+  poll(
+    gpu: 'on' | 'off' | 'auto',
+    deadlineMs: number,
+    opts: { disks?: boolean; intervalMs?: number } = {},
+  ): Promise<{ nonce: string; text: string }> {
     if (this.closedReason) return Promise.reject(new FleetmonError('PROBE_CLOSED', this.closedReason, { kind: 'ssh' }));
     if (this.waiter) return Promise.reject(new FleetmonError('PROBE_BUSY', 'a poll is already in flight', { kind: 'ssh' }));
     const nonce = randomBytes(9).toString('hex');
@@ -64,7 +72,9 @@ export class ProbeChannel {
         },
       };
       // "users": every user's tmux servers where the host has the all-users helper (an older probe ignores it).
-      this.streams.stdin.write(`poll ${nonce} ${gpu} ${opts.disks === false ? 'nodf' : 'df'} users\n`);
+      // The interval goes last, so an older probe (which ignores words after USERS) still answers as before.
+      const interval = opts.intervalMs !== undefined && opts.intervalMs >= 100 ? ` ${Math.round(opts.intervalMs)}` : '';
+      this.streams.stdin.write(`poll ${nonce} ${gpu} ${opts.disks === false ? 'nodf' : 'df'} users${interval}\n`);
     });
   }
 

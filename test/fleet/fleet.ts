@@ -112,6 +112,8 @@ export interface FakeHost {
   readonly gpuMode: GpuMode;
   /** Replace the captured compute apps (pids that do not exist here) with these rows; null restores the capture. */
   setGpuApps(rows: GpuAppRow[] | null): void;
+  /** The fake nvidia-smi's invocations so far, one argument string each (it appends to <host dir>/nvidia-smi.calls). */
+  gpuCalls(): string[];
   /**
    * privateTmp fleets only: run argv as `user` inside this host's PID and mount namespaces (nsenter), with the
    * host's PATH and no TMUX_TMPDIR unless `env` sets one, as if the user had logged in there. Pids it prints are
@@ -688,6 +690,10 @@ class HostImpl implements FakeHost {
       .replace('@HANG_MARKER@', shQuote(join(this.root, 'fleetmon-hang')))
       .replace('@TMUX@', shQuote(this.shared.tmuxBin));
     writeFileSync(join(this.binDir, 'tmux'), tmuxWrapper, { mode: 0o755 });
+    // World-writable: the fake runs as the fleet's account (or a test user) and appends one line per invocation.
+    const calls = join(this.root, 'nvidia-smi.calls');
+    writeFileSync(calls, '', { mode: 0o666 });
+    chmodSync(calls, 0o666);
     this.setGpuMode(this.mode);
     this.writeConfig();
   }
@@ -866,6 +872,11 @@ class HostImpl implements FakeHost {
     if (mode === 'missing') rmSync(script, { force: true });
     else if (!existsSync(script)) writeAtomic(script, this.shared.nvidiaSmiTemplate.replace('@HOST_DIR@', shQuote(this.root)), 0o755);
     this.mode = mode;
+  }
+
+  gpuCalls(): string[] {
+    const path = join(this.root, 'nvidia-smi.calls');
+    return existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((l) => l !== '') : [];
   }
 
   setGpuApps(rows: GpuAppRow[] | null): void {

@@ -528,3 +528,26 @@ export function tmuxSocketArgs(uid: number, socket: string): string[] {
   if (socket.startsWith(dir) && !socket.slice(dir.length).includes('/')) return ['-L', socket.slice(dir.length)];
   return ['-S', socket];
 }
+
+export interface ResidentReader {
+  state: 'fresh' | 'oneoff' | 'stale';
+  ageMs: number;
+  /** stale only: the reader `exited`, or `stalled` (no block for longer than one interval). */
+  cause: string | null;
+}
+
+/**
+ * The probe's "gpuresident" section: one line per nvidia-smi query, `gpu|gpuapps STATE AGE_MS [CAUSE]`, saying
+ * whether this poll's rows came from the resident loop-mode reader (and how old its block is), from a one-off
+ * call, or are missing because the reader went stale. Unknown states and malformed lines are skipped.
+ */
+export function parseGpuResident(text: string): { gpu: ResidentReader | null; gpuapps: ResidentReader | null } {
+  const out: { gpu: ResidentReader | null; gpuapps: ResidentReader | null } = { gpu: null, gpuapps: null };
+  for (const raw of text.split('\n')) {
+    const [kind, state, age, cause] = raw.trim().split(' ');
+    if ((kind !== 'gpu' && kind !== 'gpuapps') || (state !== 'fresh' && state !== 'oneoff' && state !== 'stale')) continue;
+    if (age === undefined || !/^\d+$/.test(age)) continue;
+    out[kind] = { state, ageMs: Number(age), cause: cause ?? null };
+  }
+  return out;
+}

@@ -217,7 +217,10 @@ export class Poller extends EventEmitter {
     try {
       const channel = await r.transport.channel();
       const wantDisks = r.disksReadAt === 0 || r.host.memory_total_mb === null || started - r.disksReadAt >= DISK_REFRESH_MS;
-      const { nonce, text } = await channel.poll(gpuMode, config.ssh.timeout * 1000, { disks: wantDisks });
+      const { nonce, text } = await channel.poll(gpuMode, config.ssh.timeout * 1000, {
+        disks: wantDisks,
+        intervalMs: config.polling_interval_seconds * 1000,
+      });
       const input: ParseInput = {
         text,
         nonce,

@@ -11,6 +11,7 @@ import {
   parseDf,
   parseGpuApps,
   parseGpuProcs,
+  parseGpuResident,
   parseGpuUsers,
   parseGpus,
   parseLoadavg,
@@ -28,6 +29,7 @@ import {
   type NetCounters,
   type PidStat,
   type ProbeResponse,
+  type ResidentReader,
   type ProcStat,
 } from './parse.js';
 
@@ -230,6 +232,7 @@ function gpuState(response: ProbeResponse, hasGpu: boolean | null, problems: str
   const gpuRc = response.exitCodes.get('gpu');
   const gpuRan = response.sections.has('gpu') || gpuRc !== undefined;
   let gpu: GpuState = { available: false, reason: hasGpu ? 'nvidia-smi was not run' : null, gpus: [] };
+  const resident = parseGpuResident(response.sections.get('gpuresident') ?? '');
   const gpuApps = parseGpuApps(response.sections.get('gpuapps') ?? '');
   if (gpuRan) {
     const text = response.sections.get('gpu') ?? '';
@@ -237,7 +240,9 @@ function gpuState(response: ProbeResponse, hasGpu: boolean | null, problems: str
     if (gpuRc === 0 && readings.length > 0) gpu = { available: true, reason: null, gpus: [] };
     else {
       const reason =
-        gpuRc === 127
+        resident.gpu?.state === 'stale'
+          ? staleReason('reader', resident.gpu, 'no GPU reading')
+          : gpuRc === 127
           ? 'nvidia-smi not found'
           : gpuRc === 124 || gpuRc === 137
             ? 'nvidia-smi timed out'
@@ -264,6 +269,10 @@ function gpuState(response: ProbeResponse, hasGpu: boolean | null, problems: str
       }));
     }
     if (!gpu.available && hasGpu !== false) problems.push(`GPU: ${gpu.reason}`);
+    // The GPU reading is fine but the process list is not: say so rather than show GPUs without their jobs.
+    if (gpu.available && resident.gpuapps?.state === 'stale') {
+      problems.push(`GPU processes: ${staleReason('compute-apps reader', resident.gpuapps, 'no GPU process list')}`);
+    }
   } else if (hasGpu) {
     gpu = { available: false, reason: 'nvidia-smi not found', gpus: [] };
     problems.push('GPU: nvidia-smi not found');
@@ -416,6 +425,12 @@ export function descendants(roots: number[], byPid: Map<number, PidStat>, childr
 
 function isNoTmuxServer(text: string): boolean {
   return /no server running|error connecting to|no sessions/i.test(text);
+}
+
+/** Why a resident nvidia-smi reader gave nothing this poll (the probe has already restarted it). */
+function staleReason(what: string, r: ResidentReader, missing: string): string {
+  const how = r.cause === 'exited' ? 'exited' : 'stalled';
+  return `the resident nvidia-smi ${what} ${how}: its last reading is ${(r.ageMs / 1000).toFixed(1)} s old, more than one poll interval; the probe restarted it, so this poll has ${missing}`;
 }
 
 function firstLine(text: string): string {

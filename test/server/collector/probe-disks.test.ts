@@ -1,6 +1,7 @@
 /**
  * Disk usage is read only now and then: the collector asks the real probe (run locally, as the embedded default
- * does) for df on the first poll and every DISK_REFRESH_MS after, and the host keeps its last reading in between.
+ * does) for df on the first poll and every DISK_REFRESH_MS after, and the host keeps its last reading in between;
+ * every poll carries the polling interval.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,6 +43,7 @@ test('a three-word request, as an older collector sends, still gets df', () => {
 test('the poller asks for disks on the first poll and again after DISK_REFRESH_MS, keeping the last reading between', async () => {
   let now = 1_800_000_000_000;
   const requests: boolean[] = [];
+  const intervals: Array<number | undefined> = [];
   const local = new LocalTransport(probe);
   // The real local probe, with each request's disks flag recorded on its way through.
   const recording: Transport = {
@@ -51,8 +53,9 @@ test('the poller asks for disks on the first poll and again after DISK_REFRESH_M
       return new Proxy(channel, {
         get(target, prop, receiver) {
           if (prop !== 'poll') return Reflect.get(target, prop, receiver) as unknown;
-          return (gpu: 'on' | 'off' | 'auto', deadlineMs: number, opts: { disks?: boolean } = {}) => {
+          return (gpu: 'on' | 'off' | 'auto', deadlineMs: number, opts: { disks?: boolean; intervalMs?: number } = {}) => {
             requests.push(opts.disks !== false);
+            intervals.push(opts.intervalMs);
             return target.poll(gpu, deadlineMs, opts);
           };
         },
@@ -81,6 +84,8 @@ test('the poller asks for disks on the first poll and again after DISK_REFRESH_M
     now += 30_000;
     await disksAfter();
     assert.deepEqual(requests, [true, ...Array.from({ length: polls - 1 }, () => false), true]);
+    // Every poll tells the probe the interval, at which it keeps nvidia-smi resident (probe-resident.test.ts).
+    assert.deepEqual(new Set(intervals), new Set([30_000]));
   } finally {
     await poller.stop();
   }

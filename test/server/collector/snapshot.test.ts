@@ -160,6 +160,30 @@ test('a failing, missing or hanging nvidia-smi marks the GPU part unavailable wi
   }
 });
 
+test('resident nvidia-smi readers: a fresh block is used as is; a stale one is a host problem, never silently old data', () => {
+  const base = captureResponse();
+  const resident = (gpu: string, apps: string) => `@@fm-n1 gpuresident\ngpu ${gpu}\ngpuapps ${apps}\n@@fm-n1 rc gpuresident 0\n@@fm-n1 end`;
+  const fresh = buildSnapshot(input(base.replace('@@fm-n1 end', resident('fresh 120', 'fresh 80'))));
+  assert.deepEqual(fresh.problems, []);
+  assert.equal(fresh.gpu.available, true);
+  assert.equal(fresh.gpu.gpus[0]!.power_draw_watts, buildSnapshot(input(base)).gpu.gpus[0]!.power_draw_watts);
+
+  // The probe sends no rows and rc 124 for a stale reader; the reason names the reader, not a timed-out call.
+  const staleGpu = base.replace(/@@fm-n1 gpu\n[^\n]*\n@@fm-n1 rc gpu 0/, '@@fm-n1 gpu\n@@fm-n1 rc gpu 124').replace('@@fm-n1 end', resident('stale 31500 stalled', 'stale 31000 stalled'));
+  const g = buildSnapshot(input(staleGpu));
+  assert.equal(g.gpu.available, false);
+  assert.match(g.gpu.reason ?? '', /^the resident nvidia-smi reader stalled: its last reading is 31\.5 s old, more than one poll interval; the probe restarted it/);
+  assert.ok(g.problems.some((p) => p.startsWith('GPU: the resident nvidia-smi reader stalled')), g.problems.join('; '));
+  const exited = buildSnapshot(input(staleGpu.replace('stale 31500 stalled', 'stale 2000 exited')));
+  assert.match(exited.gpu.reason ?? '', /reader exited: its last reading is 2\.0 s old/);
+
+  // GPUs fresh, their process list stale: the GPUs are shown, the missing process list is a problem.
+  const staleApps = base.replace(/@@fm-n1 gpuapps\n[\s\S]*?@@fm-n1 rc gpuapps 0/, '@@fm-n1 gpuapps\n@@fm-n1 rc gpuapps 124').replace('@@fm-n1 end', resident('fresh 100', 'stale 40000 exited'));
+  const a = buildSnapshot(input(staleApps));
+  assert.equal(a.gpu.available, true);
+  assert.deepEqual(a.problems, ['GPU processes: the resident nvidia-smi compute-apps reader exited: its last reading is 40.0 s old, more than one poll interval; the probe restarted it, so this poll has no GPU process list']);
+});
+
 test('an answer without df (not asked this poll) keeps the previous disk reading; one with df replaces it', () => {
   const withDf = buildSnapshot(input(captureResponse()));
   const disks = withDf.metrics!.disks;
