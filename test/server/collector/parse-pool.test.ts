@@ -46,7 +46,11 @@ test('a worker that dies fails its jobs with a message and is replaced for the n
   const pool = new ParsePool(1);
   try {
     await pool.parse(input('a'));
-    const pending = pool.parse(input('b'));
+    // An answer that takes the worker a while (a section of 4 million lines to split): it cannot be done before the
+    // worker is killed, however idle the machine.
+    const slow = input('b');
+    slow.text = slow.text.replace('@@fm-b end', `@@fm-b padding\n${'x\n'.repeat(4_000_000)}@@fm-b end`);
+    const pending = pool.parse(slow);
     await pool.terminateWorkersForTest();
     await assert.rejects(pending, /the parse worker (exited|failed)/);
     const again = await pool.parse(input('c'));
