@@ -279,7 +279,7 @@ export async function benchPollCost(report: Report, opts: PollCostOptions): Prom
     } else {
       const ratio = probe.hostCpu.median / ne.hostCpu.median;
       report.add({ section: SECTION_2, name: 'node_exporter host CPU per scrape, median', value: round(ne.hostCpu.median, 2), unit: 'ms', comparison: `p95 ${round(ne.hostCpu.p95, 2)} ms; ${ne.bytes} bytes; wall ${round(ne.wall.median, 1)} ms` });
-      report.add({ section: SECTION_2, name: 'fleetmon probe (with tmux, sessions, GPU) ÷ node_exporter', value: round(ratio, 2), unit: '×', target: '≤ 1×', holds: ratio <= 1 });
+      report.add({ section: SECTION_2, name: 'fleetmon probe (with tmux, sessions, GPU) ÷ node_exporter', value: round(ratio, 2), unit: '×', target: '≤ 0.5× (issue 18)', holds: ratio <= 0.5 });
       report.add({ section: SECTION_2, name: 'fleetmon probe without GPU part ÷ node_exporter', value: round(probeCpuOnly.hostCpu.median / ne.hostCpu.median, 2), unit: '×' });
       report.note('the fake nvidia-smi replays a capture (a shell script per call, one resident perl process in loop mode); a real nvidia-smi costs more CPU per call (driver and NVML start-up), which the resident reader pays once.');
     }
