@@ -273,6 +273,30 @@ describe('dashboard with a mocked GPU fleet', { skip: SKIP_BROWSER }, () => {
     assert.deepEqual(ids, ['gpu-h100:train-llama', 'gpu-h100:eval run #2', 'gpu-h100:idle-shell', 'gpu-h100:jupyter']);
   });
 
+  test('an update changes only what changed: unchanged elements stay the same elements (a button under the pointer survives a poll), changed figures update', async () => {
+    const rowOf = (name: string) => page.locator(`article[data-host="gpu-h100"] li.session[data-session-id="gpu-h100:${name}"]`);
+    // Marks on the live elements: a rebuilt grid would drop them (the click that was under the pointer with them).
+    await rowOf('jupyter').locator('.kill-btn').evaluate((el) => ((el as HTMLElement & { mark?: number }).mark = 1));
+    await rowOf('eval run #2').locator('.kill-btn').evaluate((el) => ((el as HTMLElement & { mark?: number }).mark = 2));
+    const next = fleet();
+    next[0]!.cpu_percent = 77.7; // the card's own figure
+    next[0]!.sessions = next[0]!.sessions.map((x) => (x.name === 'eval run #2' ? { ...x, cpu_percent: 42.4, attach_command: `${x.attach_command} ` } : x));
+    send({ event: 'hosts_update', data: next, summary: summaryOf(next, ALERTS, NOW) });
+    await rowOf('eval run #2').locator('.stat-value', { hasText: '42.4%' }).waitFor();
+    assert.equal(await rowOf('jupyter').locator('.kill-btn').evaluate((el) => (el as HTMLElement & { mark?: number }).mark), 1, 'the same button element');
+    // In a row whose figures changed, what did not change stays too (the kill button names the same session).
+    assert.equal(await rowOf('eval run #2').locator('.kill-btn').evaluate((el) => (el as HTMLElement & { mark?: number }).mark), 2);
+    assert.match((await rowOf('eval run #2').locator('.attach-cmd').textContent()) ?? '', / $/, 'the new attach command');
+    assert.match((await page.locator('article[data-host="gpu-h100"]').innerText()), /77\.7|78%/);
+    // Killing through a kept button asks about the session as it is now.
+    await rowOf('jupyter').locator('.kill-btn').click();
+    await rowOf('jupyter').locator('.kill-question', { hasText: "Kill 'jupyter' on gpu-h100?" }).waitFor();
+    await rowOf('jupyter').getByRole('button', { name: 'cancel' }).click();
+    await rowOf('jupyter').locator('.kill-btn').waitFor();
+    send({ event: 'hosts_update', data: fleet(), summary: summaryOf(fleet(), ALERTS, NOW) });
+    await rowOf('eval run #2').locator('.stat-value', { hasText: '99.1%' }).waitFor();
+  });
+
   test('two hosts on a wide screen fill its width, each card with its sessions beside its figures', async () => {
     await page.setViewportSize({ width: 1920, height: 1000 });
     await page.locator('article[data-host="gpu-h100"]').waitFor();

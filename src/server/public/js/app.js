@@ -23,7 +23,7 @@ import {
   viewForTab,
 } from './format.js';
 import { Live } from './live.js';
-import { alertItem, h, hostCard, hostDetails, notificationsView } from './render.js';
+import { alertItem, h, hostCard, hostDetails, morphChildren, notificationsView } from './render.js';
 
 const log = (...args) => console.info('[fleetmon]', ...args);
 const $ = (id) => document.getElementById(id);
@@ -318,7 +318,14 @@ function notifyCritical(alerts) {
 
 // ---------------------------------------------------------------- actions
 
-function onKill(session, step) {
+/** The session as the last update has it: a button kept across re-renders may hold an older copy. */
+function currentSession(session) {
+  for (const host of state.hosts ?? []) for (const s of host.sessions) if (s.fleetmon_id === session.fleetmon_id) return s;
+  return session;
+}
+
+function onKill(shown, step) {
+  const session = currentSession(shown);
   const cur = state.killState.get(session.fleetmon_id);
   if (step === 'cancel') state.killState.delete(session.fleetmon_id);
   else if (step === 'start') state.killState.set(session.fleetmon_id, { step: 'confirm' });
@@ -370,7 +377,8 @@ async function onAck(alert) {
   render();
 }
 
-async function onCopy(text, key) {
+async function onCopy(session, key) {
+  const text = currentSession(session).attach_command;
   let ok = false;
   try {
     await navigator.clipboard.writeText(text);
@@ -623,7 +631,7 @@ function renderAlerts() {
   const list = $('alerts-list');
   list.hidden = collapsed;
   const ctx = { now: Date.now(), ackState: state.ackState, actions: { ack: onAck } };
-  withFocusKept(list, () => list.replaceChildren(...alerts.map((a) => alertItem(a, ctx))));
+  withFocusKept(list, () => morphChildren(list, alerts.map((a) => alertItem(a, ctx))));
 }
 
 function renderTabs() {
@@ -677,7 +685,7 @@ function renderGrid() {
     copied: state.copied,
     actions: { openHost: (name) => openHistory(name), kill: onKill, copy: onCopy },
   };
-  withFocusKept(grid, () => grid.replaceChildren(...views.map((v) => hostCard(v, ctx))));
+  withFocusKept(grid, () => morphChildren(grid, views.map((v) => hostCard(v, ctx))));
 }
 
 /** Rebuilding a list replaces its buttons; give focus back to the one with the same data-key. */

@@ -39,6 +39,7 @@ import {
  */
 export function h(tag, props = {}, ...children) {
   const el = document.createElement(tag);
+  if (props.on) listening.add(el);
   for (const [k, v] of Object.entries(props)) {
     if (v === undefined || v === null) continue;
     if (k === 'class') el.className = v;
@@ -53,6 +54,35 @@ export function h(tag, props = {}, ...children) {
     el.append(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
   }
   return el;
+}
+
+/** Elements h() gave listeners: morphChildren reuses them only as they are, never for other content. */
+const listening = new WeakSet();
+
+/**
+ * Makes `container`'s children look like `next` while keeping every node that is already what it would become.
+ * A poll re-renders the whole grid; rebuilt from scratch, a button under the pointer was swapped for a copy between
+ * a press and its release, and the click was lost (each poll cycle, every second on a small fleet). Kept nodes stay
+ * the same element. An element that differs is updated in place when it has no listeners of its own (a card, a list,
+ * a row), and replaced when it has. A button's listener holds only what the button shows or names in its attributes
+ * (a host name, a session's or alert's id), so a button kept because it is equal acts on what it shows, in a row
+ * whose figures changed too; what a click needs beyond that (the session's current state) is read at click time.
+ */
+export function morphChildren(container, next) {
+  const old = [...container.childNodes];
+  next.forEach((node, i) => {
+    const prev = old[i];
+    if (!prev) container.append(node);
+    else if (prev.isEqualNode(node)) return;
+    else if (prev.nodeType === 1 && node.nodeType === 1 && prev.tagName === node.tagName && !listening.has(prev) && !listening.has(node)) {
+      // style through the CSSOM: the page's CSP (style-src 'self') refuses a style attribute written as text.
+      if (prev.style.cssText !== node.style.cssText) prev.style.cssText = node.style.cssText;
+      for (const a of [...prev.attributes]) if (a.name !== 'style' && !node.hasAttribute(a.name)) prev.removeAttribute(a.name);
+      for (const a of node.attributes) if (a.name !== 'style' && prev.getAttribute(a.name) !== a.value) prev.setAttribute(a.name, a.value);
+      morphChildren(prev, [...node.childNodes]);
+    } else prev.replaceWith(node);
+  });
+  for (const extra of old.slice(next.length)) extra.remove();
 }
 
 const lvl = (level) => `lvl-${level}`;
@@ -202,7 +232,7 @@ function sessionList(host, sessions, ctx) {
 
 export function sessionRow(s, ctx) {
   const gpuText = s.gpu_memory_mb > 0 ? formatMiB(s.gpu_memory_mb) : '0';
-  const copyKey = `copy:${s.id}`;
+  const copyKey = `copy:${s.fleetmon_id}`;
   return h(
     'li',
     { class: `session status-${s.status}`, dataset: { sessionId: s.id, status: s.status } },
@@ -233,7 +263,7 @@ export function sessionRow(s, ctx) {
         text: ctx.copied === copyKey ? 'copied' : 'copy',
         title: 'Copy the attach command',
         dataset: { key: copyKey },
-        on: { click: () => ctx.actions.copy(s.attach_command, copyKey) },
+        on: { click: () => ctx.actions.copy(s, copyKey) },
       }),
       killControl(s, ctx),
     ),
