@@ -9,7 +9,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -26,6 +25,7 @@ import { probeSshBanner } from '../../src/ssh/banner.js';
 import { startFleet, type FakeHost, type Fleet, type FleetUser } from '../fleet/fleet.js';
 import { freePort, waitFor } from '../helpers/common.js';
 import { generateKey, makeTestDir, removeDir } from '../helpers/sshd.js';
+import { removeServiceAccount, sh } from '../helpers/accounts.js';
 import { clientFor, fakeClock, TEST_KEY } from '../pve/helpers.js';
 import { LXC_PRIVILEGES, startPveSimulator, type PveSimulator, type SimToken } from '../pve/simulator.js';
 
@@ -37,18 +37,7 @@ const TOKEN = 'deploy-all-users-test-token-0123456789abcdef';
 
 const skip = existsSync('/usr/bin/sudo') && existsSync('/usr/sbin/visudo') ? false : 'sudo and visudo are needed (apt-get install sudo)';
 
-function sh(cmd: string, args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
-
-function cleanUp(): void {
-  sh('rm', ['-f', SUDOERS]);
-  sh('pkill', ['-KILL', '-u', ACCOUNT]);
-  sh('userdel', [ACCOUNT]);
-  removeDir(`/home/${ACCOUNT}`);
-  removeDir(LIB_DIR);
-}
+const cleanUp = () => removeServiceAccount(ACCOUNT, LIB_DIR, [SUDOERS]);
 
 describe('fleet.yml all_users: apply installs and removes the all-users helper', { skip, timeout: 240_000 }, () => {
   let dir: string;

@@ -19,7 +19,8 @@ import { probeSshBanner } from '../../src/ssh/banner.js';
 import { clientFor, fakeClock, TEST_KEY } from '../pve/helpers.js';
 import { LXC_PRIVILEGES, startPveSimulator, type PveSimulator, type SimToken } from '../pve/simulator.js';
 import { generateKey, makeTestDir, removeDir, sshdAvailable, startSshd, type TestSshd } from '../helpers/sshd.js';
-import { spawnSync } from 'node:child_process';
+import { removeServiceAccount } from '../helpers/accounts.js';
+
 
 const ACCOUNT = 'fmtdeploy';
 const LIB_DIR = '/usr/local/lib/fleetmon-test-deploy';
@@ -37,11 +38,7 @@ hosts:
   - {name: "fleetmon", address: localhost, transport: local}
 `;
 
-function removeAccount(): void {
-  spawnSync('userdel', [ACCOUNT]);
-  removeDir(`/home/${ACCOUNT}`);
-  removeDir(LIB_DIR);
-}
+const removeAccount = () => removeServiceAccount(ACCOUNT, LIB_DIR);
 
 describe('fleetmon plan/apply/destroy against the simulator and real sshd', { skip: skip ?? false }, () => {
   let dir: string;

@@ -12,6 +12,7 @@ import { packageRoot } from '../../src/paths.js';
 import { startPveSimulator, type PveSimulator } from '../pve/simulator.js';
 import { generateKey, makeTestDir, removeDir, startSshd, type TestSshd } from './sshd.js';
 import { BRIDGE_ADDRESS, LxcUnavailable, removeBridge, startContainer, type TestContainer } from './lxc-container.js';
+import { removeServiceAccount } from './accounts.js';
 
 export interface LxcStageOptions {
   /** Names the test directory and the admin key's comment. */
@@ -71,9 +72,6 @@ export class LxcStage {
 
   /** The service account and its gate, from this run or an earlier one that did not clean up. */
   private removeAccount(): void {
-    spawnSync('pkill', ['-KILL', '-u', this.opts.account]);
-    spawnSync('userdel', [this.opts.account]);
-    removeDir(`/home/${this.opts.account}`);
-    removeDir(this.opts.libDir);
+    removeServiceAccount(this.opts.account, this.opts.libDir);
   }
 }

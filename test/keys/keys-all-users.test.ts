@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { keysDeploy, sudoersRule, type KeysDeployOptions } from '../../src/keys/deploy.js';
@@ -19,6 +19,7 @@ import { helperScriptPath } from '../../src/paths.js';
 import { startFleet, type FakeHost, type Fleet, type FleetUser } from '../fleet/fleet.js';
 import { sshExec } from '../fleet/ssh-exec.js';
 import { generateKey, makeTestDir, removeDir } from '../helpers/sshd.js';
+import { removeServiceAccount, sh } from '../helpers/accounts.js';
 import { pino } from 'pino';
 import { parseConfigObject } from '../../src/core/config.js';
 import type { Host, Session } from '../../src/core/model.js';
@@ -52,18 +53,7 @@ function cli(args: string[], dataDir: string): Promise<{ code: number | null; st
   });
 }
 
-function sh(cmd: string, args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
-
-function cleanUp(): void {
-  sh('rm', ['-f', SUDOERS]);
-  sh('pkill', ['-KILL', '-u', ACCOUNT]);
-  sh('userdel', [ACCOUNT]);
-  removeDir(`/home/${ACCOUNT}`);
-  removeDir(LIB_DIR);
-}
+const cleanUp = () => removeServiceAccount(ACCOUNT, LIB_DIR, [SUDOERS]);
 
 /** Sessions of one poll's "tmuxusers" section: "UID SOCKET NAME", sorted. */
 function sessionsInStream(stream: string): { scope: string; sessions: string[] } {

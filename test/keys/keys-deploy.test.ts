@@ -6,7 +6,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'ssh2';
@@ -18,7 +17,7 @@ import { gateKillCommand, gatePingCommand, gateProbeCommand, GATE_EXIT } from '.
 import { gateScriptPath, probeScriptPath } from '../../src/paths.js';
 import { runCommand } from '../helpers/run-command.js';
 import { generateKey, makeTestDir, removeDir, sshdAvailable, startSshd, type TestSshd } from '../helpers/sshd.js';
-
+import { removeServiceAccount, sh } from '../helpers/accounts.js';
 import { pino } from 'pino';
 import { killOnHost } from '../../src/server/kill.js';
 import { Monitor } from '../../src/server/monitor.js';
@@ -31,21 +30,11 @@ const probeScript = readFileSync(join(import.meta.dirname, 'fixtures', 'probe.sh
 
 const skip = sshdAvailable();
 
-function sh(cmd: string, args: string[], input?: string): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', ...(input !== undefined ? { input } : {}) });
-  return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
-
 function asAccount(args: string[]): { code: number | null; stdout: string; stderr: string } {
   return sh('runuser', ['-u', ACCOUNT, '--', ...args]);
 }
 
-function removeAccount(): void {
-  sh('pkill', ['-KILL', '-u', ACCOUNT]); // only this test's own account: its tmux server, if any
-  sh('userdel', [ACCOUNT]);
-  removeDir(`/home/${ACCOUNT}`);
-  removeDir(LIB_DIR);
-}
+const removeAccount = () => removeServiceAccount(ACCOUNT, LIB_DIR);
 
 type Raw = { code: number | null; stdout: string; stderr: string; error?: string };
 
