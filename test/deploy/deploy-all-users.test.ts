@@ -14,9 +14,10 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { parseConfigText } from '../../src/core/config.js';
 import type { Session } from '../../src/core/model.js';
-import { applyDeploy, deployPlan, type ApplyPorts } from '../../src/deploy/apply.js';
+import type { ApplyPorts } from '../../src/deploy/apply.js';
 import type { MonitorPort } from '../../src/deploy/facts.js';
-import { lxcSpecOf, parseFleetText, type FleetFile } from '../../src/deploy/fleet-file.js';
+import { parseFleetText, type FleetFile } from '../../src/deploy/fleet-file.js';
+import { deployRunner } from '../helpers/deploy-runner.js';
 import { sudoersRule } from '../../src/keys/all-users.js';
 import { BLOCK_BEGIN } from '../../src/keys/authorized-keys.js';
 import { helperScriptPath } from '../../src/paths.js';
@@ -77,22 +78,7 @@ hosts:${allUsers === null ? ' []' : `
     keys: { connectTimeoutMs: 5000, commandTimeoutMs: 15000 },
     lxc: { clock: fakeClock(), probeSsh: probeSshBanner, renderer: 'silent', timeouts: { taskMs: 60_000, addressMs: 60_000, sshMs: 60_000 } },
   });
-  const plan = async (f: FleetFile) => {
-    const p = ports();
-    try {
-      return (await deployPlan(f, lxcSpecOf(f), p)).plan;
-    } finally {
-      await p.pve.close();
-    }
-  };
-  const apply = async (f: FleetFile) => {
-    const p = ports();
-    try {
-      return await applyDeploy(f, lxcSpecOf(f), p);
-    } finally {
-      await p.pve.close();
-    }
-  };
+  const { plan, apply } = deployRunner(ports);
 
   /** The monitor as apply configured it: the real server from the hosts.yml apply wrote, asked over HTTP after its first poll. */
   const servedSessions = async (): Promise<Session[]> => {

@@ -9,11 +9,12 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfigText } from '../../src/core/config.js';
-import { applyDeploy, deployPlan, type ApplyPorts } from '../../src/deploy/apply.js';
+import type { ApplyPorts } from '../../src/deploy/apply.js';
 import { destroyDeploy } from '../../src/deploy/destroy.js';
 import { discover } from '../../src/deploy/discover.js';
 import type { MonitorPort } from '../../src/deploy/facts.js';
 import { lxcSpecOf, parseFleetText, type FleetFile } from '../../src/deploy/fleet-file.js';
+import { deployRunner } from '../helpers/deploy-runner.js';
 import { BLOCK_BEGIN } from '../../src/keys/authorized-keys.js';
 import { probeSshBanner } from '../../src/ssh/banner.js';
 import { clientFor, fakeClock, TEST_KEY } from '../pve/helpers.js';
@@ -80,22 +81,7 @@ ${hosts.map((i) => `  - {name: h${i}, address: ${ADDRESSES[i]}, gpu: false}`).jo
       lxc: { clock: fakeClock(), probeSsh: probeSshBanner, renderer: 'silent', timeouts: { taskMs: 60_000, addressMs: 60_000, sshMs: 60_000 } },
     };
   };
-  const plan = async (f: FleetFile) => {
-    const p = ports();
-    try {
-      return (await deployPlan(f, lxcSpecOf(f), p)).plan;
-    } finally {
-      await p.pve.close();
-    }
-  };
-  const apply = async (f: FleetFile) => {
-    const p = ports();
-    try {
-      return await applyDeploy(f, lxcSpecOf(f), p);
-    } finally {
-      await p.pve.close();
-    }
-  };
+  const { plan, apply } = deployRunner(ports);
   const authorizedKeys = () => readFileSync(`/home/${ACCOUNT}/.ssh/authorized_keys`, 'utf8');
 
   before(async () => {
