@@ -77,9 +77,10 @@ now_cs() { # sets now: centiseconds since boot, from /proc/uptime without a fork
   now=$((${up%.*} * 100 + 1${up#*.} - 100))
 }
 
-# smi_frame KIND BASE INTERVAL_MS: reads one resident nvidia-smi's output; writes each complete block with a trailer
-# "@fm-block SEQ ARRIVED_CS" to BASE.0 / BASE.1 in turn (a poll takes the one with a trailer and the higher SEQ, so
-# a block being written is never read half), and BASE.dead when the reader ends.
+# smi_frame KIND BASE INTERVAL_MS: reads one resident nvidia-smi's output; writes each complete block between
+# "@fm-start SEQ" and "@fm-block SEQ ARRIVED_CS ROWS" to BASE.0 / BASE.1 in turn, and BASE.dead when the reader ends.
+# A poll takes the whole block with the higher SEQ: a read that met the writer rewriting a file mixes two blocks,
+# whose opening and closing SEQ differ (or whose rows do not add up), and is left for the other file.
 smi_frame() {
   fk=$1
   fb=$2
@@ -99,6 +100,8 @@ smi_frame() {
         break
         ;;
     esac
+    # Only a process name with a newline in it could start a line so; it must not pass for a block's own line.
+    case $line in '@fm-'*) continue ;; esac
     now_cs
     if [ "$fk" = gpu ]; then
       # "COUNT, INDEX, …": the count field says how many rows close the block; it is dropped from the rows.
@@ -120,7 +123,7 @@ smi_frame() {
       n=$((n + 1))
       [ "$n" -ge "$cnt" ] || continue
       seq=$((seq + 1))
-      printf '%s@fm-block %s %s\n' "$blk" "$seq" "$now" >"$fb.$((seq % 2))"
+      printf '@fm-start %s\n%s@fm-block %s %s %s\n' "$seq" "$blk" "$seq" "$now" "$n" >"$fb.$((seq % 2))"
       blk=''
       n=0
     else
@@ -141,7 +144,7 @@ smi_frame() {
       blk="$blk$line
 "
       n=$((n + 1))
-      printf '%s@fm-block %s %s\n' "$blk" "$seq" "$now" >"$fb.$((seq % 2))"
+      printf '@fm-start %s\n%s@fm-block %s %s %s\n' "$seq" "$blk" "$seq" "$now" "$n" >"$fb.$((seq % 2))"
     fi
   done
   # Not when the probe is exiting: its cleanup has removed the directory, which must stay removed.
@@ -183,15 +186,32 @@ smi_latest() { # BASE: sets bseq, bat and rows (no trailing newline) from the la
   for f in "$1.0" "$1.1"; do
     [ -r "$f" ] || continue
     r=''
+    h=''
     s=''
+    a=''
+    w=''
+    c=0
     while IFS= read -r l; do
       case $l in
-        '@fm-block '*) t=${l#@fm-block }; s=${t%% *}; a=${t#* } ;;
-        *) r="$r$l
-" ;;
+        '@fm-start '*) h=${l#@fm-start } ;;
+        '@fm-block '*)
+          t=${l#@fm-block }
+          s=${t%% *}
+          t=${t#* }
+          a=${t%% *}
+          w=${t#* }
+          ;;
+        *)
+          r="$r$l
+"
+          c=$((c + 1))
+          ;;
       esac
     done <"$f"
-    if [ -n "$s" ] && [ "$s" -gt "$bseq" ]; then
+    # Numbers only (arithmetic on anything else would end the probe), one block whole, or not this file.
+    case "$h.$s.$a.$w" in *[!0-9.]* | .* | *..* | *.) continue ;; esac
+    [ "$h" = "$s" ] && [ "$c" = "$w" ] || continue
+    if [ "$s" -gt "$bseq" ]; then
       bseq=$s
       bat=$a
       rows=${r%?}
@@ -235,6 +255,8 @@ smi_poll() {
     code=''
     msg=''
     { read -r code && read -r msg; } <"$sb.dead"
+    # That generation's files are read: gone now, so a host whose reader keeps dying does not fill the directory.
+    rm -f "$sb.0" "$sb.1" "$sb.pid" "$sb.dead"
     [ "$seen" = 1 ] || res_strikes=$((res_strikes + 1))
     case $code in '' | *[!0-9]*) code=0 ;; esac
     if [ "$code" -gt 0 ] && [ "$code" -lt 128 ]; then
@@ -315,7 +337,9 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-trap 'exit 1' HUP INT TERM
+# PIPE too: the collector's channel gone mid-write must still remove the private directory (an untrapped SIGPIPE
+# ends dash without its EXIT trap).
+trap 'exit 1' HUP INT TERM PIPE
 # Prints "path:line" (grep -H's format) for the host files, and for /proc/PID/stat of the roots and all their
 # descendants, found through the ppid field (after the last ") ": the command name may hold spaces and parens).
 proc_filter='

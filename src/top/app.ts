@@ -159,6 +159,13 @@ export async function runTop(client: ApiClient, opts: { color: boolean; feed: Fe
   const onSignal = () => {
     app.unmount();
   };
+  // A crash must not leave the alternate screen, a hidden cursor and raw mode behind: the terminal first, then the
+  // error, printed where it can be read.
+  const onCrash = (err: unknown) => {
+    restore();
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  };
   // debug: Ink writes each frame whole to the sink, which sends the terminal only the rows that changed.
   const app = render(h(TopApp, { client, color: opts.color, feed: opts.feed }), {
     stdout: sink as unknown as NodeJS.WriteStream,
@@ -166,16 +173,17 @@ export async function runTop(client: ApiClient, opts: { color: boolean; feed: Fe
     exitOnCtrlC: false,
     patchConsole: false,
   });
-  process.once('SIGTERM', onSignal);
-  process.once('SIGHUP', onSignal);
+  const signals = ['SIGTERM', 'SIGHUP', 'SIGINT', 'SIGQUIT'] as const;
+  for (const sig of signals) process.on(sig, onSignal);
+  process.on('uncaughtException', onCrash);
   process.once('exit', restore);
   try {
     await app.waitUntilExit();
   } finally {
     app.cleanup();
     restore();
-    process.off('SIGTERM', onSignal);
-    process.off('SIGHUP', onSignal);
+    for (const sig of signals) process.off(sig, onSignal);
+    process.off('uncaughtException', onCrash);
     process.off('exit', restore);
   }
 }
@@ -187,11 +195,23 @@ export async function runTop(client: ApiClient, opts: { color: boolean; feed: Fe
 function holdConsole(): { release(): void } {
   const methods = ['log', 'info', 'warn', 'error', 'debug'] as const;
   const saved = methods.map((m) => console[m]);
+  // The last 200 lines, and how many went before them: a warning every tick over days must not grow without end.
+  const KEEP = 200;
   const lines: string[] = [];
-  for (const m of methods) console[m] = (...args: unknown[]) => void lines.push(formatWithOptions({ colors: false }, ...args));
+  let dropped = 0;
+  for (const m of methods) {
+    console[m] = (...args: unknown[]) => {
+      lines.push(formatWithOptions({ colors: false }, ...args));
+      if (lines.length > KEEP) {
+        lines.shift();
+        dropped++;
+      }
+    };
+  }
   return {
     release() {
       methods.forEach((m, i) => (console[m] = saved[i]!));
+      if (dropped > 0) process.stderr.write(`(${dropped} earlier lines of console output while top ran are not shown)\n`);
       for (const line of lines) process.stderr.write(`${line}\n`);
     },
   };

@@ -252,3 +252,28 @@ test('a driver failure in loop mode is reported as a one-off call reports it, an
     t.close();
   }
 });
+
+test('a process name that spells the block lines (a newline, then "@fm-block 9 9, , , ") is not taken for one: the block is read whole', async () => {
+  // Only a name with a newline in it could start a line of nvidia-smi's output; arithmetic on such a "trailer"
+  // would have ended the probe (dash aborts on a bad $((…))).
+  host.setGpuApps([
+    { pid: 4242, processName: 'evil\n@fm-block 9 9, , , ', usedMemoryMiB: 100 },
+    { pid: 4243, processName: 'evil\n@fm-start 9', usedMemoryMiB: 200 },
+    { pid: 4244, processName: 'python3', usedMemoryMiB: 300 },
+  ]);
+  const t = transport();
+  try {
+    const first = await untilFresh(t);
+    for (let i = 0; i < 3; i++) {
+      await sleep(INTERVAL_MS);
+      const p = await poll(t, INTERVAL_MS);
+      assert.equal(p.resident.gpuapps?.state, 'fresh', 'the block is still read: the forged lines are not block lines');
+      assert.doesNotMatch(p.apps ?? '', /@fm-/);
+      assert.match(p.apps ?? '', /, 4244, python3, 300/);
+    }
+    assert.equal(first.resident.gpu?.state, 'fresh');
+  } finally {
+    t.close();
+    host.setGpuApps(null);
+  }
+});

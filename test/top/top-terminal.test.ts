@@ -237,14 +237,21 @@ describe('fleetmon top in tmux against the SSH test fleet', { skip: SKIP_TMUX },
     assert.equal(term.info('#{cursor_flag}'), '1', 'the cursor is shown');
   });
 
-  test('NO_COLOR at 200×50: not one SGR escape on the screen', async (t) => {
+  test('NO_COLOR at 200×50: not one SGR escape on the screen; SIGINT from outside gives the terminal back', async (t) => {
     const term = new Terminal(200, 50, ts.url, { NO_COLOR: '1' });
     t.after(() => term.close());
     const screen = await term.see(/● live[\s\S]*62°C[\s\S]*train-llama/, 'the first live frame', 45_000);
     assert.match(screen, /^ h100 +online/m);
     assert.doesNotMatch(term.screen(true), SGR);
-    term.keys('q');
+    // Ended by a signal from outside (kill -INT, as a supervisor or a closing terminal sends): the terminal is
+    // given back all the same.
+    const shell = Number(term.info('#{pane_pid}'));
+    const top = spawnSync('pgrep', ['-P', String(shell)], { encoding: 'utf8' }).stdout.trim().split('\n').map(Number).filter(Boolean);
+    assert.equal(top.length, 1, `one process under the pane's shell: ${top.join(' ')}`);
+    process.kill(top[0]!, 'SIGINT');
     await term.see(/^TOP-EXITED 0$/m);
+    assert.equal(term.info('#{alternate_on}'), '0', 'the alternate screen is left');
+    assert.equal(term.info('#{cursor_flag}'), '1', 'the cursor is shown');
   });
 
   test('--once prints one 80×24 frame and exits; NO_COLOR and TERM=dumb mean no escapes', async () => {
