@@ -293,6 +293,17 @@ describe('dashboard with a mocked GPU fleet', { skip: SKIP_BROWSER }, () => {
     await rowOf('jupyter').locator('.kill-question', { hasText: "Kill 'jupyter' on gpu-h100?" }).waitFor();
     await rowOf('jupyter').getByRole('button', { name: 'cancel' }).click();
     await rowOf('jupyter').locator('.kill-btn').waitFor();
+    // A session that moves up the list (sorted by CPU) is moved, not rewritten into the row below it. (Its kill
+    // button is a new one since the cancel above: marked again.)
+    await rowOf('jupyter').locator('.kill-btn').evaluate((el) => ((el as HTMLElement & { mark?: number }).mark = 1));
+    const busier = fleet();
+    busier[0]!.sessions = busier[0]!.sessions.map((x) => (x.name === 'jupyter' ? { ...x, cpu_percent: 150 } : x));
+    send({ event: 'hosts_update', data: busier, summary: summaryOf(busier, ALERTS, NOW) });
+    await rowOf('jupyter').locator('.stat-value', { hasText: '150.0%' }).waitFor();
+    const order = await page.locator('article[data-host="gpu-h100"] li.session').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.sessionId));
+    assert.deepEqual(order.slice(0, 2), ['gpu-h100:train-llama', 'gpu-h100:jupyter']);
+    assert.equal(await rowOf('jupyter').locator('.kill-btn').evaluate((el) => (el as HTMLElement & { mark?: number }).mark), 1, 'moved, the same button');
+    assert.equal(await rowOf('eval run #2').locator('.kill-btn').evaluate((el) => (el as HTMLElement & { mark?: number }).mark), 2);
     send({ event: 'hosts_update', data: fleet(), summary: summaryOf(fleet(), ALERTS, NOW) });
     await rowOf('eval run #2').locator('.stat-value', { hasText: '99.1%' }).waitFor();
   });

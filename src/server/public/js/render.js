@@ -69,12 +69,26 @@ const listening = new WeakSet();
  * whose figures changed too; what a click needs beyond that (the session's current state) is read at click time.
  */
 export function morphChildren(container, next) {
-  const old = [...container.childNodes];
+  // Keyed children (a host card, a session row, an alert, a button) are matched by key, not by position: sorted by
+  // CPU, two sessions at the same figure trade places from one poll to the next, and matched by position each would
+  // be rewritten into the other, its buttons replaced. Unkeyed ones are matched by position.
+  const byKey = new Map();
+  for (const c of container.childNodes) {
+    const k = keyOf(c);
+    if (k !== null && !byKey.has(k)) byKey.set(k, c);
+  }
   next.forEach((node, i) => {
-    const prev = old[i];
-    if (!prev) container.append(node);
-    else if (prev.isEqualNode(node)) return;
-    else if (prev.nodeType === 1 && node.nodeType === 1 && prev.tagName === node.tagName && !listening.has(prev) && !listening.has(node)) {
+    const at = container.childNodes[i] ?? null;
+    const k = keyOf(node);
+    const prev = k !== null ? byKey.get(k) : at !== null && keyOf(at) === null ? at : undefined;
+    if (k !== null) byKey.delete(k);
+    if (!prev) {
+      container.insertBefore(node, at);
+      return;
+    }
+    if (prev !== at) container.insertBefore(prev, at);
+    if (prev.isEqualNode(node)) return;
+    if (prev.nodeType === 1 && node.nodeType === 1 && prev.tagName === node.tagName && !listening.has(prev) && !listening.has(node)) {
       // style through the CSSOM: the page's CSP (style-src 'self') refuses a style attribute written as text.
       if (prev.style.cssText !== node.style.cssText) prev.style.cssText = node.style.cssText;
       for (const a of [...prev.attributes]) if (a.name !== 'style' && !node.hasAttribute(a.name)) prev.removeAttribute(a.name);
@@ -82,7 +96,15 @@ export function morphChildren(container, next) {
       morphChildren(prev, [...node.childNodes]);
     } else prev.replaceWith(node);
   });
-  for (const extra of old.slice(next.length)) extra.remove();
+  while (container.childNodes.length > next.length) container.lastChild.remove();
+}
+
+/** What identifies a child across renders: its session, host, alert or button key; null for the rest. */
+function keyOf(node) {
+  if (node.nodeType !== 1) return null;
+  const d = node.dataset;
+  const k = d.sessionId ?? d.host ?? d.alertId ?? d.key;
+  return k === undefined ? null : `${node.tagName}:${k}`;
 }
 
 const lvl = (level) => `lvl-${level}`;
