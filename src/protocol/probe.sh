@@ -336,6 +336,18 @@ cleanup() {
     { sleep 1; rm -rf "$rdir"; } </dev/null >/dev/null 2>&1 &
   fi
 }
+# add_pane_roots TMUX_OUTPUT: adds the pane pids (5th field of P lines) to $roots, read without a fork: the roots of
+# the process trees sent in the proc section.
+add_pane_roots() {
+  while IFS='|' read -r kind _sid _win _pane pid _rest; do
+    [ "$kind" = P ] || continue
+    case $pid in '' | *[!0-9]*) continue ;; esac
+    roots="$roots $pid"
+  done <<EOF
+$1
+EOF
+}
+
 trap cleanup EXIT
 # PIPE too: the collector's channel gone mid-write must still remove the private directory (an untrapped SIGPIPE
 # ends dash without its EXIT trap).
@@ -401,13 +413,7 @@ users_section() {
   fi
   echo "scope all-users"
   [ -n "$uout" ] && printf '%s\n' "$uout"
-  while IFS='|' read -r kind _sid _win _pane pid _rest; do
-    [ "$kind" = P ] || continue
-    case $pid in '' | *[!0-9]*) continue ;; esac
-    roots="$roots $pid"
-  done <<EOF
-$uout
-EOF
+  add_pane_roots "$uout"
   return 0
 }
 
@@ -442,14 +448,7 @@ while IFS=' ' read -r verb nonce gpu disks users ivl _rest; do
     rc=$?
     [ -n "$out" ] && printf '%s\n' "$out"
     echo "$m rc tmux $rc"
-    # The pane pids (5th field of P lines), read without a fork: the roots of the process trees sent below.
-    while IFS='|' read -r kind _sid _win _pane pid _rest; do
-      [ "$kind" = P ] || continue
-      case $pid in '' | *[!0-9]*) continue ;; esac
-      roots="$roots $pid"
-    done <<EOF
-$out
-EOF
+    add_pane_roots "$out"
   else
     echo "$m tmux"
     echo "$m rc tmux 127"
